@@ -1,0 +1,139 @@
+"""The ``watcher`` command. The only place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from watcher import __version__
+from watcher.check import TargetResult, check_targets
+from watcher.config import Config, Target, load_config
+from watcher.errors import UnknownTargetError, WatcherError
+from watcher.report import print_table, report_json
+from watcher.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageError(click.ClickException):
+    """Exit 2 with one line on stderr: bad config, bad arguments, unusable data dir."""
+
+    exit_code = 2
+
+
+class WatcherGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WatcherError as e:
+            raise UsageError(str(e)) from None
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        default="targets.yaml",
+        envvar="WATCHER_CONFIG",
+        show_default=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The targets file.",
+    )(f)
+
+
+def data_dir_option(f: F) -> F:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where snapshots are kept (default: settings.data_dir).",
+    )(f)
+
+
+def parse_at(value: str | None) -> datetime:
+    """``--at`` takes ISO-8601; a time without a zone is UTC."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--at: invalid time {value!r} (use ISO-8601, e.g. 2026-11-21T12:00)")
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def open_store(config: Config, data_dir: Path | None) -> Store:
+    return Store(data_dir or config.data_dir)
+
+
+def select_targets(config: Config, ids: tuple[str, ...]) -> list[Target]:
+    if not ids:
+        return list(config.targets)
+    chosen = []
+    for target_id in ids:
+        target = config.target(target_id)
+        if target is None:
+            raise UnknownTargetError(target_id, [t.id for t in config.targets])
+        chosen.append(target)
+    return chosen
+
+
+@click.group(cls=WatcherGroup)
+@click.version_option(__version__, prog_name="watcher")
+def main() -> None:
+    """Watch government publications; alert when they stop, shrink or disappear."""
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@config_option
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
+@click.option("--no-notify", is_flag=True, help="Record and report, but leave notifications queued.")
+@click.option("--at", "at", help="Record the check as happening at this ISO-8601 time.")
+def check(
+    ids: tuple[str, ...],
+    config_path: Path,
+    data_dir: Path | None,
+    as_json: bool,
+    no_notify: bool,
+    at: str | None,
+) -> None:
+    """Check targets once (all by default). Exit 1 when an alert is firing."""
+    config = load_config(config_path)
+    targets = select_targets(config, ids)
+    now = parse_at(at)
+    err = Console(stderr=True)
+    with open_store(config, data_dir) as store, store.exclusive():
+        if err.is_terminal and not as_json and len(targets) > 1:
+            with Progress(
+                TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=err
+            ) as progress:
+                task = progress.add_task("check", total=len(targets))
+
+                def advance(_: TargetResult) -> None:
+                    progress.advance(task)
+
+                run = asyncio.run(check_targets(config, targets, store, now=now, on_done=advance))
+        else:
+            run = asyncio.run(check_targets(config, targets, store, now=now))
+    if as_json:
+        click.echo(json.dumps(report_json(run), indent=2, ensure_ascii=False))
+    else:
+        print_table(run, Console())
+    sys.exit(run.exit_code)
+
+
+@main.command()
+@config_option
+def validate(config_path: Path) -> None:
+    """Check the config file and say what it watches."""
+    config = load_config(config_path)
+    click.echo(f"{config_path}: ok, {len(config.targets)} targets")

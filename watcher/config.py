@@ -1,0 +1,498 @@
+"""targets.yaml → typed, validated objects.
+
+An invalid file never starts a check. Every problem becomes one ``ConfigError`` that names the
+file, the line and the dotted path, so a user can fix it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import zoneinfo
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from watcher import __version__
+from watcher.errors import ConfigError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_WORDS = {
+    "sec": "s",
+    "second": "s",
+    "min": "m",
+    "minute": "m",
+    "hour": "h",
+    "hr": "h",
+    "day": "d",
+    "week": "w",
+    "wk": "w",
+}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Durations are written ``90s``, ``30m``, ``6h`` or ``14d``: short, and unambiguous in YAML."""
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd])", text)
+    if m and not isinstance(value, bool):
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(f"invalid duration {text!r} (use {_suggest_duration(text)})")
+
+
+def _suggest_duration(text: str) -> str:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]+?)s?", text.lower())
+    if m:
+        unit = _WORDS.get(m.group(2)) or _WORDS.get(m.group(2)[:3]) or ""
+        n = float(m.group(1))
+        if unit == "w":
+            return f"{n * 7:g}d"
+        if unit:
+            return f"{n:g}{unit}"
+    if re.fullmatch(r"\d+", text):
+        return f"{text}s, or e.g. 30m, 6h, 14d"
+    return "e.g. 90s, 30m, 6h, 14d"
+
+
+def parse_size(value: object) -> int:
+    """Byte sizes: ``20MB``, ``512KB``, ``1GB`` or a plain number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?", str(value).strip(), re.IGNORECASE)
+    if not m:
+        raise ValueError(f"invalid size {value!r} (use e.g. 20MB)")
+    scale = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[(m.group(2) or "B").upper()]
+    return int(float(m.group(1)) * scale)
+
+
+class Threshold(BaseModel):
+    """A drop that counts as a shrink: an absolute amount (``3``) or a share (``25%``)."""
+
+    model_config = ConfigDict(frozen=True)
+    value: float
+    relative: bool
+
+    def exceeded(self, before: float, after: float) -> bool:
+        drop = before - after
+        if drop <= 0:
+            return False
+        if self.relative:
+            return before > 0 and drop / before >= self.value
+        return drop >= self.value
+
+    def __str__(self) -> str:
+        return f"{self.value * 100:g}%" if self.relative else f"{self.value:g}"
+
+
+def parse_threshold(value: object) -> Threshold:
+    if isinstance(value, Threshold):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return Threshold(value=float(value), relative=False)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", str(value).strip())
+    if m and float(m.group(1)) <= 100:
+        return Threshold(value=float(m.group(1)) / 100, relative=True)
+    raise ValueError(f"invalid threshold {value!r} (use a count like 3 or a share like 25%)")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+ThresholdField = Annotated[Threshold, BeforeValidator(parse_threshold)]
+EventKind = Literal["stopped", "shrank", "disappeared", "error", "added", "changed", "recovered"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PerHost(_Strict):
+    concurrency: int = Field(2, ge=1, le=64)
+    delay: Duration = timedelta(seconds=2)
+
+
+class Settings(_Strict):
+    data_dir: Path = Path("snapshots")
+    timezone: str = "America/New_York"
+    interval: Duration = timedelta(hours=6)
+    jitter: Duration = timedelta(minutes=15)
+    timeout: Duration = timedelta(seconds=30)
+    confirm: int = Field(2, ge=1, le=100)
+    user_agent: str = "watcher/{version} (+mailto:desk@example.org)"
+    per_host: PerHost = PerHost()
+    max_body: Size = 20 * 1024 * 1024
+    retries: int = Field(3, ge=0, le=10)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use e.g. America/New_York)") from None
+        return v
+
+    @field_validator("user_agent")
+    @classmethod
+    def _has_contact(cls, v: str) -> str:
+        # Agencies' webmasters block anonymous scrapers; a contact lets them ask us to slow down.
+        if "@" not in v and "http" not in v:
+            raise ValueError("user_agent must carry a contact address (mailto: or a URL)")
+        return v
+
+    @property
+    def user_agent_string(self) -> str:
+        return self.user_agent.replace("{version}", __version__)
+
+
+class SlackConfig(_Strict):
+    webhook_url: SecretStr | None = None
+    token: SecretStr | None = None
+    channel: str | None = None
+    # Where slack-sdk's WebClient sends API calls; only changed for proxies and tests.
+    base_url: str | None = None
+    kinds: list[EventKind] = ["stopped", "shrank", "disappeared", "error", "recovered"]
+    repeat: Duration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SlackConfig:
+        if bool(self.webhook_url) == bool(self.token):
+            raise ValueError("set either webhook_url or token (with channel), not both")
+        if self.token and not self.channel:
+            raise ValueError("token needs a channel (e.g. '#foia-watch')")
+        return self
+
+
+class SmtpConfig(_Strict):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    ssl: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: Duration = timedelta(seconds=30)
+
+
+class DigestConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    at: str = "08:00"
+    to: list[str] = Field(min_length=1)
+    from_: str = Field(alias="from")
+    smtp: SmtpConfig
+    skip_empty: bool = False
+
+    @field_validator("at")
+    @classmethod
+    def _clock_time(cls, v: str) -> str:
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", v):
+            raise ValueError(f"invalid time {v!r} (use HH:MM, e.g. 08:00)")
+        return v
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for address in v:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+                raise ValueError(f"invalid email address {address!r}")
+        return v
+
+    @property
+    def at_time(self) -> time:
+        hour, minute = self.at.split(":")
+        return time(int(hour), int(minute))
+
+
+class NotifyConfig(_Strict):
+    slack: SlackConfig | None = None
+    digest: DigestConfig | None = None
+
+
+class ItemRules(_Strict):
+    select: str | None = None
+    within: str | None = None
+
+
+class Expect(_Strict):
+    """``{every, grace}``, or ``auto`` to learn the cadence from the target's own history."""
+
+    every: Duration | None = None
+    grace: Duration = timedelta(0)
+    auto: bool = False
+
+    @model_validator(mode="after")
+    def _every_or_auto(self) -> Expect:
+        if not self.auto and self.every is None:
+            raise ValueError("expect needs 'every' (e.g. {every: 14d, grace: 7d}) or 'auto'")
+        return self
+
+
+def _expect_before(value: object) -> object:
+    if value == "auto":
+        return {"auto": True}
+    if isinstance(value, str):
+        raise ValueError(f"invalid expect {value!r} (use auto or {{every: 14d, grace: 7d}})")
+    return value
+
+
+class Shrink(_Strict):
+    items: ThresholdField = Threshold(value=0.10, relative=True)
+    text: ThresholdField = Threshold(value=0.25, relative=True)
+    rows: ThresholdField = Threshold(value=0.10, relative=True)
+    size: ThresholdField = Threshold(value=0.25, relative=True)
+
+
+class Target(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    name: str = ""
+    agency: str = ""
+    url: str
+    interval: Duration | None = None
+    items: ItemRules = ItemRules()
+    expect: Annotated[Expect | None, BeforeValidator(_expect_before)] = None
+    shrink: Shrink = Shrink()
+    documents: bool = False
+    tags: list[str] = []
+    confirm: int | None = Field(None, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        m = re.fullmatch(r"https?://([^/\s?#]+)(/\S*)?", v)
+        if not m or "." not in m.group(1).split(":")[0] and "localhost" not in m.group(1):
+            raise ValueError(f"invalid URL {v!r} (use a full http:// or https:// address)")
+        return v
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class Config(_Strict):
+    settings: Settings = Settings()
+    notify: NotifyConfig = NotifyConfig()
+    targets: list[Target] = []
+
+    # Not part of the file: where it was read from, to resolve relative paths.
+    source: Path = Field(default=Path("targets.yaml"), exclude=True)
+
+    @property
+    def data_dir(self) -> Path:
+        d = self.settings.data_dir
+        return d if d.is_absolute() else self.source.parent / d
+
+    def target(self, target_id: str) -> Target | None:
+        return next((t for t in self.targets if t.id == target_id), None)
+
+    def interval_of(self, target: Target) -> timedelta:
+        return target.interval or self.settings.interval
+
+    def confirm_of(self, target: Target) -> int:
+        return target.confirm or self.settings.confirm
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
+    """Read, substitute ``${VAR}`` and validate. Raises ``ConfigError`` on any problem."""
+    path = Path(path)
+    env = dict(os.environ) if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(path, f"cannot read file ({e.__class__.__name__})") from None
+    if not text.strip():
+        raise ConfigError(path, "the file is empty (see README: targets.yaml)")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(path, f"invalid YAML: {e.problem or e.context}", line=line) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(path, f"invalid YAML: {e}") from None
+    if data is None:
+        raise ConfigError(path, "the file is empty (see README: targets.yaml)")
+    if not isinstance(data, dict):
+        raise ConfigError(path, "expected a mapping with 'targets:' at the top level", line=1)
+    lines: dict[tuple[str | int, ...], int] = {}
+    _index_lines(node, (), lines)
+    data = _substitute(data, (), env, path, lines)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as e:
+        raise _to_config_error(e, path, lines) from None
+    _check_unique_ids(config, path, lines)
+    return config.model_copy(update={"source": path.resolve()})
+
+
+def _index_lines(
+    node: yaml.Node | None, at: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]
+) -> None:
+    if node is None:
+        return
+    out.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            out[(*at, str(key.value))] = key.start_mark.line + 1
+            _index_lines(value, (*at, str(key.value)), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, child in enumerate(node.value):
+            _index_lines(child, (*at, i), out)
+
+
+def _line_of(lines: dict[tuple[str | int, ...], int], at: tuple[str | int, ...]) -> int | None:
+    while at:
+        if at in lines:
+            return lines[at]
+        at = at[:-1]
+    return lines.get(())
+
+
+def _dotted(at: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in at)
+
+
+def _substitute(
+    value: Any,
+    at: tuple[str | int, ...],
+    env: dict[str, str],
+    path: Path,
+    lines: dict[tuple[str | int, ...], int],
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*at, str(k)), env, path, lines) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*at, i), env, path, lines) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                path,
+                f"environment variable {name} is not set",
+                line=_line_of(lines, at),
+                path=_dotted(at),
+            )
+
+        return _VAR.sub(repl, value)
+    return value
+
+
+_TYPE_WORDS = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _to_config_error(
+    error: ValidationError, path: Path, lines: dict[tuple[str | int, ...], int]
+) -> ConfigError:
+    problems = []
+    for e in error.errors():
+        at = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        problems.append((_line_of(lines, at) or 0, at, _message(e, at)))
+    problems.sort(key=lambda p: p[0])
+    line, at, message = problems[0]
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more)"
+    return ConfigError(path, message, line=line or None, path=_dotted(at))
+
+
+def _message(e: Any, at: tuple[str | int, ...]) -> str:
+    kind = e["type"]
+    given = e.get("input")
+    if kind == "extra_forbidden":
+        return f"unknown key{_did_you_mean(at)}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}, got {_show(given)}"
+    if kind == "string_pattern_mismatch" and at[-1:] == ("id",):
+        return f"invalid id {_show(given)} (use lower-case letters, digits and '-')"
+    if kind == "literal_error":
+        return f"unknown value {_show(given)} ({e['msg'].replace('Input should be ', 'use ')})"
+    if kind in ("greater_than_equal", "less_than_equal", "too_short", "string_too_long"):
+        return f"{e['msg'].lower()}, got {_show(given)}"
+    msg = str(e["msg"])
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _did_you_mean(at: tuple[str | int, ...]) -> str:
+    known = _keys_at(at[:-1])
+    close = difflib.get_close_matches(str(at[-1]), known, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
+
+
+def _keys_at(at: tuple[str | int, ...]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in at:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        nested = _model_in(field.annotation)
+        if nested is None:
+            return []
+        model = nested
+    return [f.alias or name for name, f in model.model_fields.items() if name != "source"]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_unique_ids(config: Config, path: Path, lines: dict[tuple[str | int, ...], int]) -> None:
+    seen: dict[str, int] = {}
+    for i, target in enumerate(config.targets):
+        if target.id in seen:
+            raise ConfigError(
+                path,
+                f"duplicate id '{target.id}' (also targets.{seen[target.id]}.id)",
+                line=_line_of(lines, ("targets", i, "id")),
+                path=f"targets.{i}.id",
+            )
+        seen[target.id] = i
