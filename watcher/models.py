@@ -188,3 +188,37 @@ def severity_of(kind: str) -> str:
 def iso(dt: datetime) -> str:
     """ISO-8601 with seconds, the one format used in reports and the store."""
     return dt.isoformat(timespec="seconds")
+
+
+@dataclass
+class Notice:
+    """One message about an alert: it fired, it is still firing (``repeat``), or it recovered.
+
+    ``alerts`` writes a Notice into the outbox in the same transaction that changes the
+    alert; notifiers (Slack, email) render it at delivery time. It carries every fact a
+    message shows, so delivery never needs to query the store again.
+    """
+
+    alert_id: int
+    target_id: str
+    target_name: str
+    target_url: str
+    kind: str  # stopped | shrank | disappeared | error | recovered
+    alert_kind: str  # the alert's own kind; differs from ``kind`` only for "recovered"
+    subject: str  # page | item | document
+    summary: str
+    checked_at: str  # ISO-8601
+    snapshot_id: int | None = None
+    repeat: bool = False
+    url: str = ""  # what the notice is about (the page, or the document that vanished)
+    counts: dict[str, list[int]] = field(default_factory=dict)  # {"items": [25, 22]}
+    # Affected items: {"title", "url", "last_seen"}; may be thousands long, notifiers cap it.
+    items: list[dict[str, Any]] = field(default_factory=list)
+    agency: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Notice:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
