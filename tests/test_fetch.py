@@ -193,6 +193,18 @@ def test_more_redirects_than_allowed_is_an_http_error(server: PageServer) -> Non
     assert run(server.url("/r0"), make_policy(max_redirects=5)).body == b"end"
 
 
+@pytest.mark.parametrize("location", ["mailto:desk@example.org", "ftp://x/", "http://[bad/"])
+def test_an_unusable_redirect_location_is_an_http_error(server: PageServer, location: str) -> None:
+    server.redirect("/r", location)
+    err = fail(server.url("/r"))
+    assert err.kind == "http" and "redirect" in str(err) and len(server.hits("/r")) == 1
+
+
+@pytest.mark.parametrize("url", ["ftp://www.ice.gov/", "www.ice.gov/foia", "http://[x"])
+def test_an_unusable_url_is_an_http_error(url: str) -> None:
+    assert fail(url).kind == "http"
+
+
 # --- conditional requests ------------------------------------------------------------
 
 

@@ -115,6 +115,8 @@ def classify_block(status: int, headers: Mapping[str, str], body: bytes) -> str 
     page carries count: ICE pages may embed a form captcha, and Cloudflare injects its
     /cdn-cgi/challenge-platform/ script into ordinary pages.
     """
+    if status not in (200, 403, 429, 503):
+        return None
     hdr = {k.lower(): v for k, v in headers.items()}
     # Akamai entity-encodes its page ("Reference&#32;&#35;18&#46;..."), so unescape first.
     text = html.unescape(body[:_PEEK].decode("latin-1"))
@@ -125,8 +127,6 @@ def classify_block(status: int, headers: Mapping[str, str], body: bytes) -> str 
     denied = "access denied" in title or "<h1>access denied</h1>" in low
     cf_chl = "cf-chl" in low or "_cf_chl_opt" in low
     moment = title.startswith("just a moment")
-    if status not in (200, 403, 429, 503):
-        return None
     if denied and _PERMISSION.search(text) and (ref or status != 200):
         return 'Akamai "Access Denied"' + (f" (reference #{ref.group(1)})" if ref else "")
     if (cf_chl and moment) or (status != 200 and (cf_chl or moment)):
@@ -160,7 +160,21 @@ class _Failure(Exception):
 def _where(url: str) -> str:
     """Host[:port] only: messages must never carry query-string secrets or credentials."""
     parts = urlsplit(url)
-    return (parts.hostname or "?") + (f":{parts.port}" if parts.port else "")
+    try:
+        return (parts.hostname or "?") + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # a port out of range
+        return parts.hostname or "?"
+
+
+def _join(base: str, location: str) -> str | None:
+    """The absolute URL a Location points to, if it is one we could fetch."""
+    try:
+        url = urljoin(base, location)
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and parts.hostname and parts.port != 0
+    except ValueError:  # "[bad" hosts, ports out of range
+        return None
+    return url if ok else None
 
 
 def _size(n: int) -> str:
@@ -265,13 +279,14 @@ async def _read_body(response: httpx.Response, limit: int, *, peek: bool) -> byt
     return b"".join(chunks)[:limit]
 
 
-def _classify_exception(exc: httpx.HTTPError, url: str, policy: FetchPolicy) -> _Failure:
+def _classify_exception(exc: Exception, url: str, policy: FetchPolicy) -> _Failure:
     where = _where(url)
     if isinstance(exc, httpx.TimeoutException):
         what = "no connection to" if isinstance(exc, httpx.ConnectTimeout) else "no response from"
         return _Failure("timeout", f"{what} {where} within {policy.timeout:g}s", transient=True)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return _Failure("http", f"cannot fetch {urlsplit(url).scheme or 'scheme-less'} URL")
+        # httpx also parses a redirect's Location while receiving it, so blame either.
+        return _Failure("http", f"unusable URL or redirect Location at {where}")
     reason = type(exc).__name__
     cause: BaseException | None = exc
     while cause is not None:
@@ -364,7 +379,7 @@ class _Run:
             budget = f"{self.policy.retry_max_time:g}s retry budget"
             msg = f"no complete response from {_where(url)} within the {budget}"
             raise _Failure("timeout", msg, budget_cut=True) from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
             raise _classify_exception(exc, url, self.policy) from exc
 
     async def _exchange(self, url: str) -> Fetched | Redirect:
@@ -377,7 +392,10 @@ class _Run:
             status = response.status_code
             location = response.headers.get("location", "").strip()
             if status in _REDIRECTS and location:
-                return Redirect(status, urljoin(url, location))
+                target = _join(url, location)
+                if not target:
+                    raise _Failure("http", f"{status} redirect to an unusable Location", status)
+                return Redirect(status, target)
             ctype, charset = _media_type(response.headers.get("content-type", ""))
             if status == 304 and (sent.etag or sent.last_modified):
                 validators = _validators(response.headers, sent)
@@ -438,6 +456,8 @@ async def fetch(
 
     Raises FetchError. `sleep` is injectable so tests can see the retry waits without them.
     """
+    if _join(url, "") != url:
+        raise FetchError("http", "not a usable http(s) URL", url=url)
     sent = Validators()
     if validators:
         sent = Validators(normalise_etag(validators.etag), validators.last_modified or None)
