@@ -179,8 +179,22 @@ def test_redirect_loop_is_an_http_error_with_the_chain(server: PageServer) -> No
     server.redirect("/b", "/a")
     err = fail(server.url("/a"))
     assert err.kind == "http" and "redirect loop" in err.message
-    assert err.redirects == [server.url("/b"), server.url("/a")]
-    assert len(server.hits("/a")) == 1  # a loop is not transient
+    assert err.redirects == [server.url(p) for p in ("/b", "/a", "/b", "/a")]
+    assert len(server.hits("/a")) == 2  # a loop is not transient: no retry
+
+
+def test_a_cookie_redirect_to_the_same_url_is_followed(server: PageServer) -> None:
+    # WAFs set a cookie and send the client back to the URL it asked for.
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if "visited=1" in (h.headers.get("Cookie") or ""):
+            send(h, 200, b"<html>page</html>")
+        else:
+            send(h, 302, b"", {"Location": "/page", "Set-Cookie": "visited=1; Path=/"})
+
+    server.set_handler("/page", handle)
+    got = run(server.url("/page"))
+    assert got.body == b"<html>page</html>"
+    assert got.redirects == [Redirect(302, server.url("/page"))]
 
 
 def test_more_redirects_than_allowed_is_an_http_error(server: PageServer) -> None:

@@ -356,9 +356,11 @@ class _Run:
                 if isinstance(result, Fetched):
                     result.url, result.redirects, result.elapsed = self.url, chain, wire
                     return result
-                looped = result.url == self.url or any(r.url == result.url for r in chain)
+                # A second visit is allowed: firewalls set a cookie and redirect to the same
+                # URL. A third means the chain goes round in a circle.
+                visits = [self.url, *(r.url for r in chain)].count(result.url)
                 chain.append(result)
-                if looped:
+                if visits >= 2:
                     msg = f"redirect loop at {_where(result.url)}"
                     raise _Failure("http", msg, result.status)
                 if len(chain) > self.policy.max_redirects:
