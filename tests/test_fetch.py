@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server import Handler, PageServer, endless, send, sequence, slow, unused_port
+from tests.server import Handler, PageServer, endless, send, sequence, slow, unused_port
 
 from watcher.errors import FetchError
 from watcher.fetch import (
