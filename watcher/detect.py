@@ -21,19 +21,27 @@ TITLES_LISTED = 10
 
 def events_from_comparison(comparison: Comparison, page_url: str) -> list[Event]:
     events: list[Event] = []
-    if comparison.added:
+    new = comparison.added + [m.new for m in comparison.replaced]
+    if new:
+        summary = _count(len(new), "new publication") + ": " + _titles(new)
+        if comparison.replaced:
+            n = len(comparison.replaced)
+            summary += (
+                " (replaces an earlier edition)" if n == 1 else f" ({n} replace earlier editions)"
+            )
         events.append(
             Event(
                 kind="added",
                 severity="info",
                 subject="item",
-                title=comparison.added[0].title,
-                url=comparison.added[0].url,
-                summary=_count(len(comparison.added), "new publication")
-                + ": "
-                + _titles(comparison.added),
+                title=new[0].title,
+                url=new[0].url,
+                summary=summary,
                 data={
-                    "items": [_item(i) for i in comparison.added],
+                    "items": [_item(i) for i in new],
+                    "replaced": [
+                        {"old": m.old.to_dict(), "new": m.new.to_dict()} for m in comparison.replaced
+                    ],
                     "counts": comparison.counts(),
                 },
             )
