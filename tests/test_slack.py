@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slackstub import TOKEN, WEBHOOK_PATH, SlackStub
 
+from tests.slackstub import TOKEN, WEBHOOK_PATH, SlackStub
 from watcher import outbox
 from watcher.config import SlackConfig
 from watcher.errors import NotifyError
