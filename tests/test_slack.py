@@ -645,3 +645,23 @@ def test_check_delivers_the_outbox_unless_no_notify(stub: SlackStub, tmp_path: P
     result = runner.invoke(main, ["check", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert len(stub.posts) == 1
+
+
+def test_unreadable_payloads_fail_alone_and_odd_fields_still_post(
+    store: Store, stub: SlackStub, factory: Any
+) -> None:
+    with store.transaction() as db:
+        outbox.enqueue(db, "slack", "stopped", {"alert_id": 1}, created_at="2026-11-21")
+    odd = notice(
+        "shrank",
+        counts={"items": ["25", None], "rows": 7},  # type: ignore[dict-item]
+        items=["not a dict", {"title": ["a", "list"], "url": 42, "last_seen": {"x": 1}}],
+        checked_at="yesterday",
+    )
+    queue(store, odd)
+    report = deliver_slack(store, webhook(stub, kinds=KINDS), now=NOW, client_factory=factory)
+    assert (report.sent, report.failed) == (1, 1)
+    (post,) = stub.posts
+    assert post["text"].startswith("SHRANK: ICE FOIA Library — ")
+    assert "items 25 → None" in "\n".join(texts(post))
+    assert_within_limits(post)

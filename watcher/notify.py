@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from watcher.config import Config, SlackConfig
 from watcher.errors import NotifyError
 from watcher.models import ALERT_KINDS, Notice
 from watcher.redact import redact_text
-from watcher.slack import build_message, build_test_message
+from watcher.slack import build_message, build_test_message, fallback_text
 from watcher.slack_client import (
     CHANNEL,
     ClientFactory,
@@ -113,10 +114,11 @@ def _deliver(
             return
         try:
             notice = Notice.from_dict(row.payload)
-            text, blocks = build_message(notice, tz=tz)
-        except (TypeError, ValueError, KeyError) as e:
+            text, blocks = _render(notice, tz)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            # Not a Notice as alerts.py writes them: nothing sensible to post, ever.
             with store.transaction() as db:
-                outbox.mark_failed(db, row.id, f"unreadable notice: {type(e).__name__}")
+                outbox.mark_failed(db, row.id, f"unreadable notice ({type(e).__name__})")
             report.failed += 1
             continue
         poster = poster or Poster(client_factory(slack), slack)
@@ -137,6 +139,18 @@ def _deliver(
                 )
         report.sent += 1
         log.info("slack: posted %s for %s (outbox %d)", notice.kind, notice.target_id, row.id)
+
+
+def _render(notice: Notice, tz: tzinfo) -> tuple[str, list[dict[str, Any]]]:
+    """The full message; or, if some field has a shape rendering did not expect, the alert
+    as one line of text: a plain alert beats a lost one."""
+    try:
+        return build_message(notice, tz=tz)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        log.exception(
+            "slack: cannot render notice for alert %s; posting text only", notice.alert_id
+        )
+        return fallback_text(notice), []
 
 
 def _record_failure(
@@ -185,7 +199,9 @@ def _delivery_lock(store: Store) -> Iterator[bool]:
 # --- status and the test message ----------------------------------------------------------
 
 
-def notify_problems(db: Any, *, now: datetime | None = None, days: int = 7) -> list[str]:
+def notify_problems(
+    db: sqlite3.Connection, *, now: datetime | None = None, days: int = 7
+) -> list[str]:
     """One line per problem a user should fix or know about, for ``watcher status``.
 
     A queue stuck behind an error (``slack: invalid_auth (3 notifications waiting since …)``)

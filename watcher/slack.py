@@ -193,7 +193,8 @@ def _counts(counts: dict[str, list[int]]) -> str:
     parts = []
     for name, pair in counts.items():
         if isinstance(pair, list | tuple) and len(pair) == 2:
-            parts.append(f"{escape(_clip(name, 40))} {pair[0]:,} → {pair[1]:,}")
+            before, after = (f"{n:,}" if isinstance(n, int) else escape(str(n)) for n in pair)
+            parts.append(f"{escape(_clip(name, 40))} {before} → {after}")
     return " · ".join(parts)
 
 
@@ -242,12 +243,13 @@ def build_message(notice: Notice, *, tz: tzinfo = UTC) -> tuple[str, list[Block]
             facts.append(f"*Wayback Machine:* {' · '.join(archives)}")
     blocks.extend(_pack(facts))
 
-    if notice.items:
+    items = [i for i in notice.items if isinstance(i, dict)]
+    if items:
         heading = _ITEMS_HEADING.get(notice.kind, "Affected")
-        lines = [f"*{heading} ({len(notice.items):,}):*"]
-        lines += [_item_line(i, notice, tz) for i in notice.items[:MAX_ITEMS]]
-        if len(notice.items) > MAX_ITEMS:
-            lines.append(f"…and {len(notice.items) - MAX_ITEMS:,} more")
+        lines = [f"*{heading} ({len(items):,}):*"]
+        lines += [_item_line(i, notice, tz) for i in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            lines.append(f"…and {len(items) - MAX_ITEMS:,} more")
         blocks.extend(_pack(lines))
 
     context = f"Checked {_when(notice.checked_at, tz)}"

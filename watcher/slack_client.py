@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from http.client import HTTPException
 from typing import Any, cast
+from urllib.error import URLError
 
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -173,7 +174,14 @@ class ServerErrorRetry(_Budgeted, ServerErrorRetryHandler):
 
 
 class ConnectionRetry(_Budgeted, ConnectionErrorRetryHandler):
-    pass
+    """Only failures to *send* (refused, DNS, connect timeout: urllib's ``URLError``).
+
+    slack-sdk would also retry a connection dropped after the request went out; Slack may have
+    posted that one, so it is left to the outbox's next pass, like a timeout.
+    """
+
+    def __init__(self, max_retry_count: int) -> None:
+        super().__init__(max_retry_count, error_types=[URLError])
 
 
 def retry_handlers(budget: WaitBudget) -> list[RetryHandler]:
@@ -241,7 +249,7 @@ class Poster:
         try:
             if isinstance(self.client, WebhookClient):
                 resp = self.client.send(
-                    text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+                    text=text, blocks=blocks or None, unfurl_links=False, unfurl_media=False
                 )
                 if resp.status_code == 200 and resp.body.strip() == "ok":
                     return None
@@ -250,7 +258,7 @@ class Poster:
                 answer = self.client.chat_postMessage(
                     channel=self.channel,
                     text=text,
-                    blocks=blocks,
+                    blocks=blocks or None,
                     thread_ts=thread_ts,
                     unfurl_links=False,
                     unfurl_media=False,
