@@ -235,6 +235,10 @@ def test_hostile_page_text_posts_as_inert_text(store: Store, stub: SlackStub, fa
     )
     raw = json.dumps(post)
     assert "<!channel>" not in raw and "<https://evil" not in raw
+    assert (post["parse"], post["link_names"], post["unfurl_links"]) == ("none", False, False)
+    objects = [b["text"] for b in post["blocks"] if b["type"] == "section"]
+    objects += [e for b in post["blocks"] for e in b.get("elements", [])]
+    assert all(o["verbatim"] is True for o in objects)
 
 
 @pytest.mark.parametrize(
@@ -459,8 +463,8 @@ def test_message_errors_fail_that_row_and_continue(
     assert (report.sent, report.failed, report.waiting) == (1, 1, 0)
     assert states(store) == [(ids[0], "failed"), (ids[1], "sent")]
     (line,) = notify_problems(store.db, now=NOW)
-    assert line.startswith("slack: 1 notification was refused since ")
-    assert line.endswith("(last: invalid_blocks)" if mode == "bot" else "(HTTP 400))")
+    last = "invalid_blocks" if mode == "bot" else "invalid_blocks (HTTP 400)"
+    assert line == f"slack: 1 notification refused in the last 7 days (last: {last})"
 
 
 def test_timeout_leaves_the_row_queued(store: Store, stub: SlackStub, factory: Any) -> None:

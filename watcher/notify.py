@@ -230,8 +230,8 @@ def notify_problems(
     ).fetchall()
     for channel, count, last_id in failed:
         error = db.execute("SELECT last_error FROM outbox WHERE id=?", (last_id,)).fetchone()[0]
-        noun = "notification was" if count == 1 else "notifications were"
-        lines.append(f"{channel}: {count} {noun} refused since {since} (last: {error})")
+        noun = "notification" if count == 1 else "notifications"
+        lines.append(f"{channel}: {count} {noun} refused in the last {days} days (last: {error})")
     return [redact_text(line) for line in lines]
 
 
@@ -253,6 +253,6 @@ def deliver_after_check(store: Store, config: Config, *, now: datetime) -> list[
     if config.notify.slack is None:
         return []
     report = deliver_slack(store, config, now=now)
-    if report.error is None:
+    if report.error is None and not report.failed:
         return []
     return notify_problems(store.db, now=now) or [f"{CHANNEL}: {report.error}"]

@@ -7,6 +7,8 @@ Two things shape it beyond looks:
   would ping a whole newsroom or plant a link if pasted raw, so every string that came from a
   page is escaped (``&``, ``<``, ``>``), and every URL put inside ``<url|text>`` is checked
   (http/https only) and has the characters that could end or split the link percent-encoded.
+  Text objects are ``verbatim`` and messages go out with ``parse: none`` and no
+  ``link_names``, so a bare ``@channel`` in page text stays text too.
 * Slack rejects a whole message that breaks a limit (50 blocks, 3,000 characters per section,
   150 per header). An alert must never be lost to a long title or to 5,000 removed items, so
   text is shortened with a visible marker, and only at places that cannot leave a broken link
@@ -147,8 +149,14 @@ def _when(value: Any, tz: tzinfo) -> str:
 # --- blocks ---------------------------------------------------------------------------------
 
 
+def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
+    """``verbatim``: Slack must not turn bare ``@here``, ``#channel`` or URLs in page text into
+    mentions or links; our own links are explicit ``<url|text>`` and still work."""
+    return {"type": "mrkdwn", "text": fit(text, limit), "verbatim": True}
+
+
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, MAX_SECTION)}}
+    return {"type": "section", "text": _mrkdwn(text, MAX_SECTION)}
 
 
 def _header(text: str) -> Block:
@@ -156,7 +164,7 @@ def _header(text: str) -> Block:
 
 
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(text, MAX_CONTEXT)}]}
+    return {"type": "context", "elements": [_mrkdwn(text, MAX_CONTEXT)]}
 
 
 def _pack(lines: list[str]) -> list[Block]:

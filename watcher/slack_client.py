@@ -225,6 +225,16 @@ def make_client(
 ClientFactory = Callable[[SlackConfig], WebhookClient | WebClient]
 
 
+# No previews of agency pages cluttering the channel, and no parsing of page text into
+# mentions: ``parse: none`` and ``link_names: false`` are Slack's defaults, stated anyway.
+_QUIET: dict[str, Any] = {
+    "unfurl_links": False,
+    "unfurl_media": False,
+    "parse": "none",
+    "link_names": False,
+}
+
+
 class Poster:
     """Posts one message through either client and turns every failure into a ``SlackError``.
 
@@ -248,9 +258,7 @@ class Poster:
         failure: SlackError
         try:
             if isinstance(self.client, WebhookClient):
-                resp = self.client.send(
-                    text=text, blocks=blocks or None, unfurl_links=False, unfurl_media=False
-                )
+                resp = self.client.send_dict(dict(_QUIET, text=text, blocks=blocks or None))
                 if resp.status_code == 200 and resp.body.strip() == "ok":
                     return None
                 failure = _webhook_failure(resp.status_code, resp.body, resp.headers)
@@ -260,8 +268,7 @@ class Poster:
                     text=text,
                     blocks=blocks or None,
                     thread_ts=thread_ts,
-                    unfurl_links=False,
-                    unfurl_media=False,
+                    **_QUIET,
                 )
                 return str(answer.get("ts") or "") or None
         except SlackApiError as e:
