@@ -669,3 +669,19 @@ def test_unreadable_payloads_fail_alone_and_odd_fields_still_post(
     assert post["text"].startswith("SHRANK: ICE FOIA Library — ")
     assert "items 25 → None" in "\n".join(texts(post))
     assert_within_limits(post)
+
+
+@pytest.mark.parametrize("mode", ["bot", "webhook"])
+def test_server_errors_are_retried_briefly_then_left_for_later(
+    store: Store, stub: SlackStub, factory: Any, sleeps: list[float], mode: str
+) -> None:
+    config = bot(stub) if mode == "bot" else webhook(stub)
+    queue(store, notice(alert_id=1), notice(alert_id=2))
+    stub.fail("http500")  # one 500: slack-sdk's retry gets it through in the same pass
+    assert deliver_slack(store, config, now=NOW, client_factory=factory).sent == 2
+    assert sleeps == [0.5]
+    queue(store, notice(alert_id=3))
+    stub.fail("http502", times=None)  # a real outage: bounded retries, then a later pass
+    report = deliver_slack(store, config, now=NOW, client_factory=factory)
+    assert (report.sent, report.waiting, report.error) == (0, 1, "HTTP 502")
+    assert sleeps == [0.5, 0.5, 1.0]
