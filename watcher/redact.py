@@ -70,6 +70,8 @@ class Redactor:
                 self.add(secret.strip())
 
     def add(self, secret: str) -> None:
+        if any(known == secret for known, _ in self._pairs):
+            return  # registered on every delivery pass; must not grow in a long-running daemon
         stub = redact_secret(secret)
         pairs = [(secret, stub)]
         if "://" in secret:
