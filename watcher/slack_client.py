@@ -40,6 +40,8 @@ from watcher.errors import NotifyError
 from watcher.redact import RedactingFilter, Redactor, redact_token
 
 CHANNEL = "slack"
+
+
 # --- secrets and logging ------------------------------------------------------------------
 
 REDACTOR = Redactor()
