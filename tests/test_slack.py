@@ -6,6 +6,7 @@ only records, and timeouts are provoked with a held request and a short client t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -600,12 +601,19 @@ def test_logging_filter_redacts_tracebacks() -> None:
 
 # --- watcher notify test / check ---------------------------------------------------------------
 
+# watcher.cli imports the check pipeline, which needs extract's modules; until that branch is
+# merged the CLI cannot be imported at all. Drop this marker once watcher/urls.py exists.
+needs_cli = pytest.mark.skipif(
+    importlib.util.find_spec("watcher.urls") is None, reason="watcher.extract not merged yet"
+)
+
 
 def write_config(path: Path, slack: str) -> Path:
     path.write_text(f"settings:\n  data_dir: data\nnotify:\n{slack}targets: []\n")
     return path
 
 
+@needs_cli
 def test_notify_test_command(stub: SlackStub, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
@@ -634,6 +642,7 @@ def test_notify_test_command(stub: SlackStub, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not configured" in result.output
 
 
+@needs_cli
 def test_check_delivers_the_outbox_unless_no_notify(stub: SlackStub, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
