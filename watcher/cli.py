@@ -126,6 +126,11 @@ def check(
                 run = asyncio.run(check_targets(config, targets, store, now=now, on_done=advance))
         else:
             run = asyncio.run(check_targets(config, targets, store, now=now))
+        if not no_notify:
+            from watcher.notify import deliver_after_check
+
+            for line in deliver_after_check(store, config, now=now):
+                click.echo(line, err=True)
     if as_json:
         click.echo(json.dumps(report_json(run), indent=2, ensure_ascii=False))
     else:
@@ -139,3 +144,25 @@ def validate(config_path: Path) -> None:
     """Check the config file and say what it watches."""
     config = load_config(config_path)
     click.echo(f"{config_path}: ok, {len(config.targets)} targets")
+
+
+@main.group()
+def notify() -> None:
+    """Slack notifications."""
+
+
+@notify.command("test")
+@config_option
+def notify_test(config_path: Path) -> None:
+    """Post a test message to the configured Slack channel."""
+    from watcher.notify import send_test
+
+    config = load_config(config_path)
+    if config.notify.slack is None:
+        raise UsageError(f"{config_path}: Slack is not configured (add notify.slack)")
+    try:
+        where = send_test(config.notify.slack)
+    except WatcherError as e:
+        click.echo(str(e), err=True)
+        sys.exit(1)
+    click.echo(f"slack: test message posted to {where}")
