@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from watcher.extract import extract
+
 from watcher.compare import compare, diff_lines, match_moves
 from watcher.detect import events_from_comparison
-from watcher.extract import extract
 from watcher.models import Item, Page, TableShape
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -77,7 +78,7 @@ def test_move_by_file_name_and_ambiguous_titles_are_not_moves() -> None:
 
 def test_text_diff_counts_lines_and_trims_common_ends() -> None:
     before = [f"row {i}" for i in range(20000)]
-    after = before[:100] + ["row new"] + before[100:19000] + before[19001:]
+    after = [*before[:100], "row new", *before[100:19000], *before[19001:]]
     added, removed, diff = diff_lines(before, after)
     assert (added, removed) == (1, 1)
     assert diff == ["-row 19000", "+row new"] or sorted(diff) == ["+row new", "-row 19000"]

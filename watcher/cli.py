@@ -65,7 +65,9 @@ def parse_at(value: str | None) -> datetime:
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"--at: invalid time {value!r} (use ISO-8601, e.g. 2026-11-21T12:00)")
+        raise UsageError(
+            f"--at: invalid time {value!r} (use ISO-8601, e.g. 2026-11-21T12:00)"
+        ) from None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 

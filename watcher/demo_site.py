@@ -19,7 +19,7 @@ from typing import Any
 
 AKAMAI_BLOCK = (
     "<HTML><HEAD>\n<TITLE>Access Denied</TITLE>\n</HEAD><BODY>\n<H1>Access Denied</H1>\n\n"
-    'You don\'t have permission to access "http&#58;&#47;&#47;www&#46;ice&#46;gov&#47;ero&#47;'
+    "You don't have permission to access \"http&#58;&#47;&#47;www&#46;ice&#46;gov&#47;ero&#47;"
     'annual&#45;report" on this server.<P>\nReference&#32;&#35;18&#46;6f2d3217&#46;1761900000'
     "&#46;2b3c4d5e\n</BODY>\n</HTML>\n"
 )
@@ -70,7 +70,9 @@ class Site:
 
 
 def _not_found(head: str, tail: str) -> str:
-    head = head.replace("<title>ICE Field Offices | ICE</title>", "<title>Page Not Found | ICE</title>")
+    head = head.replace(
+        "<title>ICE Field Offices | ICE</title>", "<title>Page Not Found | ICE</title>"
+    )
     return f"{head}<h1>Page Not Found</h1><p>The requested page could not be found.</p>{tail}"
 
 
@@ -136,7 +138,7 @@ def stats_page(site: Site, files: list[date], facilities: int, updated: date) ->
     main = (
         "<h2>Detention Statistics</h2><p>ICE publishes detention statistics semimonthly "
         "under 8 U.S.C. §1378a.</p>"
-        f'<ul>{"".join(links)}</ul>'
+        f"<ul>{''.join(links)}</ul>"
         '<table id="facilities"><caption>Detention facilities</caption>'
         "<thead><tr><th>Name</th><th>City</th><th>State</th><th>ADP</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
@@ -248,19 +250,55 @@ def timeline() -> list[Step]:
 
     script: list[tuple[date, str, Callable[[], None]]] = [
         (date(2026, 10, 1), "Baseline: every page is captured for the first time", lambda: None),
-        (date(2026, 10, 3), "A new detention-statistics spreadsheet", lambda: s.stats_files.append(date(2026, 10, 2))),
-        (date(2026, 10, 8), "The weekly report's second issue", lambda: s.weekly.append(date(2026, 10, 8))),
-        (date(2026, 10, 11), "Three FOIA documents are taken down", lambda: s.foia_removed.update({4, 9, 17})),
+        (
+            date(2026, 10, 3),
+            "A new detention-statistics spreadsheet",
+            lambda: s.stats_files.append(date(2026, 10, 2)),
+        ),
+        (
+            date(2026, 10, 8),
+            "The weekly report's second issue",
+            lambda: s.weekly.append(date(2026, 10, 8)),
+        ),
+        (
+            date(2026, 10, 11),
+            "Three FOIA documents are taken down",
+            lambda: s.foia_removed.update({4, 9, 17}),
+        ),
         (date(2026, 10, 13), "They are still gone", lambda: None),
-        (date(2026, 10, 15), "The weekly report's third issue", lambda: s.weekly.append(date(2026, 10, 15))),
-        (date(2026, 10, 17), "A new spreadsheet; the facility table drops from 201 to 172 rows", lambda: (s.stats_files.append(date(2026, 10, 16)), setattr(s, "facilities", 172))),
-        (date(2026, 10, 19), "The table stays at 172 rows; a firewall blocks the annual report", lambda: setattr(s, "blocked", True)),
+        (
+            date(2026, 10, 15),
+            "The weekly report's third issue",
+            lambda: s.weekly.append(date(2026, 10, 15)),
+        ),
+        (
+            date(2026, 10, 17),
+            "A new spreadsheet; the facility table drops from 201 to 172 rows",
+            lambda: (s.stats_files.append(date(2026, 10, 16)), setattr(s, "facilities", 172)),
+        ),
+        (
+            date(2026, 10, 19),
+            "The table stays at 172 rows; a firewall blocks the annual report",
+            lambda: setattr(s, "blocked", True),
+        ),
         (date(2026, 10, 21), "Still blocked", lambda: None),
-        (date(2026, 10, 22), "The block lifts; the weekly report is 'temporarily suspended'", lambda: (setattr(s, "blocked", False), setattr(s, "suspended", True))),
+        (
+            date(2026, 10, 22),
+            "The block lifts; the weekly report is 'temporarily suspended'",
+            lambda: (setattr(s, "blocked", False), setattr(s, "suspended", True)),
+        ),
         (date(2026, 10, 26), "No new weekly issue", lambda: None),
-        (date(2026, 10, 30), "A new spreadsheet; the oversight report page answers 404", lambda: (s.stats_files.append(date(2026, 10, 30)), setattr(s, "oversight", False))),
+        (
+            date(2026, 10, 30),
+            "A new spreadsheet; the oversight report page answers 404",
+            lambda: (s.stats_files.append(date(2026, 10, 30)), setattr(s, "oversight", False)),
+        ),
         (date(2026, 11, 1), "Still 404", lambda: None),
-        (date(2026, 11, 4), "The oversight report page is back", lambda: setattr(s, "oversight", True)),
+        (
+            date(2026, 11, 4),
+            "The oversight report page is back",
+            lambda: setattr(s, "oversight", True),
+        ),
         (date(2026, 11, 9), "Quiet", lambda: None),
         (date(2026, 11, 13), "A new spreadsheet", lambda: s.stats_files.append(date(2026, 11, 13))),
     ]

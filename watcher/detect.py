@@ -16,6 +16,7 @@ from watcher.models import Event, Item
 # a timeout) says only that we could not read it: ICE and DOJ sit behind Akamai, which
 # answers 403 "Access Denied" to perfectly alive pages.
 GONE_STATUSES = (404, 410)
+_STATUS_WORDS = {404: "Not Found", 410: "Gone"}
 TITLES_LISTED = 10
 
 
@@ -40,7 +41,8 @@ def events_from_comparison(comparison: Comparison, page_url: str) -> list[Event]
                 data={
                     "items": [_item(i) for i in new],
                     "replaced": [
-                        {"old": m.old.to_dict(), "new": m.new.to_dict()} for m in comparison.replaced
+                        {"old": m.old.to_dict(), "new": m.new.to_dict()}
+                        for m in comparison.replaced
                     ],
                     "counts": comparison.counts(),
                 },
@@ -111,7 +113,7 @@ def events_from_failure(error: FetchError, page_url: str, title: str) -> list[Ev
                 subject="page",
                 title=title,
                 url=page_url,
-                summary=f"The page answers {error.status} ({'Gone' if error.status == 410 else 'Not Found'})",
+                summary=f"The page answers {error.status} ({_STATUS_WORDS[error.status]})",
                 data={"status": error.status, "redirects": error.redirects},
             )
         ]
