@@ -168,3 +168,17 @@ def notify_test(config_path: Path) -> None:
         click.echo(str(e), err=True)
         sys.exit(1)
     click.echo(f"slack: test message posted to {where}")
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the demo's data here (default: a new temporary directory).",
+)
+def demo(workdir: Path | None) -> None:
+    """Run offline against a simulated agency site on 127.0.0.1."""
+    from watcher.demo import run_demo
+
+    run_demo(Console(), workdir)
