@@ -18,7 +18,7 @@ from watcher.compare import Comparison, compare
 from watcher.config import Config, Target
 from watcher.errors import FetchError
 from watcher.extract import extract
-from watcher.fetch import FetchPolicy, HostLimiter, fetch, make_client
+from watcher.fetch import FetchPolicy, HostClients, HostLimiter, fetch
 from watcher.models import Event, Fetched, Item, Page, Validators
 from watcher.store import Store, when
 
@@ -81,9 +81,10 @@ async def check_targets(
     """Check ``targets`` once. Hosts proceed independently; each host is polled politely."""
     policy = fetch_policy(config)
     limiter = limiter or HostLimiter(policy.per_host_concurrency, policy.per_host_delay)
-    async with make_client(policy) as client:
+    async with HostClients(policy) as clients:
 
         async def one(target: Target) -> TargetResult:
+            client = clients.get(target.url)
             result = await _check_one(config, target, store, client, policy, limiter, now)
             if on_done:
                 on_done(result)
