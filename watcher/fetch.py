@@ -163,10 +163,12 @@ def classify_block(status: int, headers: Mapping[str, str], body: bytes) -> str 
     low = text.lower()
     m = _TITLE.search(text)
     title = m.group(1).lower() if m else ""
-    ref = _AKAMAI_REF.search(text)
     denied = "access denied" in title or "<h1>access denied</h1>" in low
     cf_chl = "cf-chl" in low or "_cf_chl_opt" in low
     moment = title.startswith("just a moment")
+    # Only a denial page is searched for its reference: the case-insensitive search costs
+    # ~0.4 ms on a 64 KB page, most of the time this function takes on every ordinary 200.
+    ref = _AKAMAI_REF.search(text) if denied else None
     if denied and _PERMISSION.search(text) and (ref or status != 200):
         return 'Akamai "Access Denied"' + (f" (reference #{ref.group(1)})" if ref else "")
     if (cf_chl and moment) or (status != 200 and (cf_chl or moment)):
