@@ -202,9 +202,17 @@ async def _check_one(
                 result.outcome = "new"
                 result.comparison = compare(store.get_page(previous.page_sha), page)
                 result.events = detect.events_from_comparison(result.comparison, target.url)
+    blobs = None
+    if page is not None and fetched is not None and fetched.body is not None:
+        # Off the event loop: gzip and fsync release the GIL, and fetching goes on meanwhile.
+        blobs = await asyncio.to_thread(_write_blobs, store, fetched.body, fetched.sha256, page)
     result.duration = time.monotonic() - started
-    _record(store, result, fetched, page, previous.id if previous else None)
+    _record(store, result, fetched, page, previous.id if previous else None, blobs)
     return result
+
+
+def _write_blobs(store: Store, body: bytes, sha: str | None, page: Page) -> tuple[str, str]:
+    return store.put_blob(body, sha), store.put_page(page)
 
 
 def _record(
@@ -213,13 +221,12 @@ def _record(
     fetched: Fetched | None,
     page: Page | None,
     previous_id: int | None,
+    blobs: tuple[str, str] | None = None,
 ) -> None:
-    """Write blobs first, then everything about this check in one transaction."""
+    """Blobs are written first (``blobs``), then everything about this check in one
+    transaction."""
     target, at = result.target, when(result.checked_at)
-    body_sha = page_sha = None
-    if page is not None and fetched is not None and fetched.body is not None:
-        body_sha = store.put_blob(fetched.body, fetched.sha256)
-        page_sha = store.put_page(page)
+    body_sha, page_sha = blobs or (None, None)
     with store.transaction() as db:
         db.execute(
             "INSERT INTO targets (id, url) VALUES (?, ?) "
