@@ -112,7 +112,13 @@ def run_demo(console: Console, workdir: Path | None = None) -> list[Fired]:
             for step in timeline():
                 step.apply(site)
                 console.rule(f"[bold]{step.at:%a %d %b %Y}[/]  {step.note}", align="left")
-                asyncio.run(check_targets(config, config.targets, store, now=step.at))
+                run = asyncio.run(check_targets(config, config.targets, store, now=step.at))
+                for result in run.results:
+                    for event in result.events:
+                        console.print(
+                            Text(f"  {result.target.id}: {event.kind}: {event.summary}"[:160]),
+                            style="dim",
+                        )
                 deliver_slack(store, config, now=step.at)
                 rows = store.db.execute(
                     "SELECT id, payload FROM outbox WHERE channel='slack' AND state='sent'"
