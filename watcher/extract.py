@@ -66,7 +66,9 @@ def _words(text: str) -> frozenset[str]:
 # USWDS template parts that are not content: whole tags, ARIA landmarks, and classes for
 # the .gov banner, skip links, identifier, footer (ice.gov repeats .usa-footer__* inside
 # <main>), breadcrumbs, screen-reader labels and share widgets (justice.gov .node-share).
-SKIP_TAGS = _words("header nav footer script style noscript svg template iframe object select")
+SKIP_TAGS = _words(
+    "header nav footer script style noscript svg math template iframe object select textarea"
+)
 SKIP_ROLES = _words("navigation banner contentinfo search")
 SKIP_CLASSES = _words(
     "usa-banner usa-skipnav skip-link skip-content usa-sr-only sr-only visually-hidden "
@@ -94,6 +96,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _LABEL_END = re.compile(r"\b(?:updated|modified|reviewed)(?:\s+on)?\W*$", re.I)
 _LABEL_START = re.compile(r"^\W*(?:page\s+|last\s+)*(?:updated|modified|reviewed)\b", re.I)
+_META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.I)
 _CODE_TAGS = _words("script style template noscript")
 _SOURCE_RANK = {"time": 3, "text": 2, "filename": 1, None: 0}
@@ -111,9 +114,6 @@ def _trim(text: str, limit: int = TITLE_MAX) -> str:
 def _attr(tag: Tag, name: str) -> str:
     value = tag.get(name)
     return " ".join(value) if isinstance(value, list) else (value or "")
-
-
-_META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 
 
 def _codec(label: str | None, *, from_meta: bool) -> str | None:
