@@ -76,15 +76,7 @@ def _month_of(token: str) -> int:
     return int(token) if token.isdigit() else MONTHS[token.lower()]
 
 
-def date_from_text(text: str, today: date) -> date | None:
-    """The first plausible date written in ``text``, or None.
-
-    Reads "Sept. 25, 2025", "September 25, 2025", "Sep 25 2025", "25 September 2025",
-    "09/25/2025" (month first, as US agencies write it) and "2025-09-25". Bare years
-    ("(BIA 2021)" on EOIR rows) and month-year pairs are not dates.
-    """
-    if not text:
-        return None
+def _first_date(text: str, today: date) -> tuple[int, date] | None:
     found: list[tuple[int, date]] = []
     for pattern in _TEXT_PATTERNS:
         for m in pattern.finditer(text):
@@ -92,7 +84,18 @@ def date_from_text(text: str, today: date) -> date | None:
             if d is not None and plausible(d, today):
                 found.append((m.start(), d))
                 break
-    return min(found)[1] if found else None
+    return min(found) if found else None
+
+
+def date_from_text(text: str, today: date) -> date | None:
+    """The first plausible date written in ``text``, or None.
+
+    Reads "Sept. 25, 2025", "September 25, 2025", "Sep 25 2025", "25 September 2025",
+    "09/25/2025" (month first, as US agencies write it) and "2025-09-25". Bare years
+    ("(BIA 2021)" on EOIR rows) and month-year pairs are not dates.
+    """
+    found = _first_date(text, today) if text else None
+    return found[1] if found else None
 
 
 # --- file names --------------------------------------------------------------------------
@@ -220,8 +223,16 @@ UPDATED_LABEL = re.compile(
 )
 
 
+_WEEKDAY_PREFIX = re.compile(
+    r"\W*(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|rsday|urday)?\.?,?\s*)?",
+    re.I,
+)
+
+
 def date_after_label(text: str, today: date) -> date | None:
-    """The date in "Updated: Sept. 25, 2025"-style text, where the label starts the text
-    and the date follows it directly; None otherwise ("updated monthly" has no date)."""
+    """The date in "Updated: Sept. 25, 2025"-style text: the label starts the text and the
+    date follows it directly (a weekday may come between). None for "updated monthly"."""
     m = UPDATED_LABEL.match(text) if len(text) <= 200 else None
-    return date_from_text(text[m.end() : m.end() + 40], today) if m else None
+    rest = text[m.end() : m.end() + 60] if m else ""
+    found = _first_date(rest, today) if rest else None
+    return found[1] if found and _WEEKDAY_PREFIX.fullmatch(rest[: found[0]]) else None

@@ -66,7 +66,9 @@ def _words(text: str) -> frozenset[str]:
 # USWDS template parts that are not content: whole tags, ARIA landmarks, and classes for
 # the .gov banner, skip links, identifier, footer (ice.gov repeats .usa-footer__* inside
 # <main>), breadcrumbs, screen-reader labels and share widgets (justice.gov .node-share).
-SKIP_TAGS = _words("header nav footer script style noscript svg template iframe object select")
+SKIP_TAGS = _words(
+    "header nav footer script style noscript svg math template iframe object select textarea"
+)
 SKIP_ROLES = _words("navigation banner contentinfo search")
 SKIP_CLASSES = _words(
     "usa-banner usa-skipnav skip-link skip-content usa-sr-only sr-only visually-hidden "
@@ -79,8 +81,10 @@ BLOCK_TAGS = HEADINGS | _words(
     "form hgroup hr li main ol p pre section table tbody thead tfoot tr ul caption summary "
     "legend body html br"
 )
-# The "row / list item / paragraph" whose text titles a link with a weak label.
-BOX_TAGS = HEADINGS | _words("tr li p dd dt caption")
+# The "row / list item / paragraph" whose text titles a link with a weak label. A <time>
+# is looked for there, then in the enclosing row or list item (ROW_TAGS), never further.
+BOX_TAGS = _words("tr li p dd dt")
+ROW_TAGS = _words("tr li")
 # Link labels that say nothing about the document: formats, sizes, "download", "here".
 GENERIC_WORDS = _words(
     "pdf xlsx xls csv zip doc docx txt json ppt pptx rtf file download here click link view "
@@ -92,6 +96,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _LABEL_END = re.compile(r"\b(?:updated|modified|reviewed)(?:\s+on)?\W*$", re.I)
 _LABEL_START = re.compile(r"^\W*(?:page\s+|last\s+)*(?:updated|modified|reviewed)\b", re.I)
+_META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.I)
 _CODE_TAGS = _words("script style template noscript")
 _SOURCE_RANK = {"time": 3, "text": 2, "filename": 1, None: 0}
@@ -109,9 +114,6 @@ def _trim(text: str, limit: int = TITLE_MAX) -> str:
 def _attr(tag: Tag, name: str) -> str:
     value = tag.get(name)
     return " ".join(value) if isinstance(value, list) else (value or "")
-
-
-_META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 
 
 def _codec(label: str | None, *, from_meta: bool) -> str | None:
@@ -172,6 +174,7 @@ class _Box:
     tag: Tag
     start: int
     end: int = -1
+    parent: _Box | None = None  # the enclosing box
     heading_link: _Link | None = None  # usa-collection items: the h4 heading link
     first_link: _Link | None = None
     text: str | None = None  # filled on first use
@@ -216,11 +219,13 @@ class _Walk:
         return collapse("".join(out))
 
     def times(self, box: _Box | None) -> list[str]:
-        """``<time>`` values (datetime attribute, else text) inside ``box``."""
-        if box is None:
-            return []
-        i, j = bisect_left(self.time_pos, box.start), bisect_left(self.time_pos, box.end)
-        return self.time_val[i:j]
+        """``<time>`` values (datetime, else text) in ``box``, else in its row or list item."""
+        while box is not None:
+            i, j = bisect_left(self.time_pos, box.start), bisect_left(self.time_pos, box.end)
+            if i < j or box.tag.name in ROW_TAGS:
+                return self.time_val[i:j]
+            box = box.parent
+        return []
 
     def link_text(self, link: _Link) -> str:
         return self.text(link.start, link.end, TITLE_MAX) or link.label
@@ -232,10 +237,18 @@ class _Walk:
 
 
 def _skip(tag: Tag) -> bool:
-    if tag.name in SKIP_TAGS or _attr(tag, "role") in SKIP_ROLES:
+    if tag.name in SKIP_TAGS:
         return True
-    classes = _attr(tag, "class").split()
-    return any(c in SKIP_CLASSES or c.startswith(SKIP_CLASS_PREFIXES) for c in classes)
+    attrs = tag.attrs  # read directly: this runs for every element of a 5 MB page
+    if not attrs:
+        return False
+    if attrs.get("role") in SKIP_ROLES:
+        return True
+    classes = attrs.get("class")
+    if not classes:
+        return False
+    names = classes.split() if isinstance(classes, str) else classes
+    return any(c in SKIP_CLASSES or c.startswith(SKIP_CLASS_PREFIXES) for c in names)
 
 
 def _walk(root: Tag) -> _Walk:
@@ -273,7 +286,7 @@ def _walk(root: Tag) -> _Walk:
             continue
         name = node.name
         if leaving:
-            if name in BLOCK_TAGS:
+            if name in BLOCK_TAGS and line_start < len(texts):
                 flush()
             for open_ in (boxes, items, links):
                 if open_ and open_[-1].tag is node:
@@ -291,7 +304,7 @@ def _walk(root: Tag) -> _Walk:
             continue
         if node is not root and _skip(node):
             continue
-        if name in BLOCK_TAGS:
+        if name in BLOCK_TAGS and line_start < len(texts):
             flush()
         if name in ("td", "th"):
             if texts and texts[-1] != " ":
@@ -324,7 +337,7 @@ def _walk(root: Tag) -> _Walk:
             if items and items[-1].first_link is None:
                 items[-1].first_link = link
         if name in BOX_TAGS:
-            boxes.append(_Box(node, len(texts)))
+            boxes.append(_Box(node, len(texts), parent=boxes[-1] if boxes else None))
         if name == "li" and "usa-collection__item" in _attr(node, "class").split():
             items.append(_Box(node, len(texts)))
             w.collection.append(items[-1])
@@ -437,6 +450,12 @@ def _selected_items(
     seen: set[int] = set()
     contexts: dict[int, _Walk] = {}
     found: list[_Found | None] = []
+
+    def walked(tag: Tag) -> _Walk:  # many links share one row: walk it once
+        if id(tag) not in contexts:
+            contexts[id(tag)] = _walk(tag)
+        return contexts[id(tag)]
+
     for scope in soup.select(within) if within else [soup]:
         for el in scope.select(select):
             if id(el) in seen or not (own := _walk(el)).links:
@@ -446,11 +465,10 @@ def _selected_items(
             context, times = own.text(), own.time_val
             if link.tag is el:  # a bare <a>: its row / list item / paragraph is the context
                 box = next((p for p in el.parents if p.name in BOX_TAGS), None)
-                if box is not None:
-                    ctx = contexts.setdefault(id(box), contexts.get(id(box)) or _walk(box))
-                    context, times = ctx.text(), ctx.time_val
-                else:
-                    context = ""
+                context, times = (walked(box).text(), walked(box).time_val) if box else ("", [])
+                if box is not None and not times and box.name not in ROW_TAGS:
+                    row = next((p for p in box.parents if p.name in ROW_TAGS), None)
+                    times = walked(row).time_val if row else []
             url = absolute_url(link.href, base)
             found.append(_found(url, own.link_text(link), context, times, today))
     return _merge(found)
@@ -482,9 +500,24 @@ def _page_title(soup: BeautifulSoup, h1: str) -> str:
     return collapse(first.get_text(" ")) if isinstance(first, Tag) else h1
 
 
+def _small_text(node: PageElement, budget: int = 20) -> str:
+    """Text of a node, reading at most ``budget`` nodes: cheap even for every <time> on a
+    huge listing, and enough for a label such as "Updated:"."""
+    out: list[str] = []
+    stack = [node]
+    while stack and budget > 0:
+        budget -= 1
+        current = stack.pop()
+        if isinstance(current, Tag):
+            stack.extend(reversed(current.contents))
+        elif isinstance(current, NavigableString) and not isinstance(current, PreformattedString):
+            out.append(current)
+    return " ".join(out)
+
+
 def _near(siblings: Iterable[PageElement], backwards: bool = False) -> str:
     """Text of the up to three siblings next to an element, in reading order."""
-    parts = [s if isinstance(s, str) else s.get_text(" ") for s in islice(siblings, 3)]
+    parts = [_small_text(s) for s in islice(siblings, 3)]
     return collapse(" ".join(reversed(parts) if backwards else parts))
 
 
