@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
+
 # A digest older than this when the daemon starts is not sent late; the next one covers it.
 DIGEST_GRACE = timedelta(hours=12)
 # The longest span one digest reports on (after a long outage, say).
@@ -155,3 +157,22 @@ def parse_stored_time(text: str | None) -> datetime | None:
         return None
     dt = datetime.fromisoformat(text)
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class DailyAt(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no type hints
+    """APScheduler trigger for the digest: ``next_digest_time`` after each run.
+
+    CronTrigger would do for most days; this one is the function the DST tests exercise.
+    """
+
+    def __init__(self, at: time, tz: ZoneInfo) -> None:
+        self.at = at
+        self.tz = tz
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        return next_digest_time(previous_fire_time or now, self.at, self.tz)
+
+    def __str__(self) -> str:
+        return f"daily at {self.at:%H:%M} {self.tz.key}"
