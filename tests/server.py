@@ -36,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -161,3 +161,58 @@ def send(
 ) -> None:
     """Write a complete response from inside a ``set_handler`` callable."""
     handler._send(status, body, headers or {})  # type: ignore[attr-defined]
+
+
+# Helpers for ``set_handler``: canned misbehaviour that real servers show.
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+def slow(seconds: float, body: bytes = b"<html>late</html>") -> Handler:
+    """Answer only after ``seconds``: a slow or hung server (the delay is the server's)."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(seconds)
+        send(h, 200, body)
+
+    return handle
+
+
+def sequence(*responses: tuple[int, bytes, dict[str, str]]) -> Handler:
+    """Answer successive requests with ``responses`` in turn, repeating the last one."""
+    queue = list(responses)
+    lock = threading.Lock()
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        with lock:
+            status, body, headers = queue.pop(0) if len(queue) > 1 else queue[0]
+        send(h, status, body, headers)
+
+    return handle
+
+
+def endless(chunk: bytes = b"x" * 65536, limit: int = 512 * 1024 * 1024) -> Handler:
+    """Stream a body with no length until the client hangs up (or ``limit`` bytes, so a
+    broken client cannot make the test server run forever)."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.close_connection = True
+        sent = 0
+        while sent < limit:
+            h.wfile.write(chunk)
+            sent += len(chunk)
+
+    return handle
+
+
+def unused_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on, for "connection refused"."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
