@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smtp_sink import SmtpSink, free_port
 
+from tests.smtp_sink import SmtpSink, free_port
 from watcher.config import Config, Target
 from watcher.digest import build_digest, window_key
 from watcher.mailer import deliver_email, queue_digest, render_digest
