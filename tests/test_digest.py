@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Watcher
 from tests.smtp_sink import SmtpSink, free_port
 from watcher.config import Config, Target
 from watcher.digest import build_digest, window_key
@@ -271,3 +272,47 @@ def test_the_smtp_password_never_appears_in_errors(store: Store) -> None:
         good = make_config(smtp.port, smtp={"username": "watcher", "password": "the-right-one"})
         assert deliver_email(store, good, now=END + timedelta(hours=1)).sent
         assert len(smtp.messages) == 1
+
+
+def cli_config(watcher: Watcher, port: int, password: str = "") -> None:
+    auth = f", username: watcher, password: {password}" if password else ""
+    notify = (
+        "notify:\n  digest:\n    to: [desk@example.org]\n    from: watcher@example.org\n"
+        f"    smtp: {{host: 127.0.0.1, port: {port}, starttls: false, timeout: 5s{auth}}}\n"
+    )
+    targets = "".join(
+        f"  - id: {t}\n    url: https://www.ice.gov/{t}\n" for t in ("ice-stats", "eoir", "foia")
+    )
+    watcher.write(targets, settings="  timezone: America/New_York\n", notify=notify)
+    with Store(watcher.data_dir) as store:
+        busy_day(store)
+
+
+def test_digest_command_prints_previews_and_sends_once(watcher: Watcher, tmp_path: Path) -> None:
+    at = ["--at", END.isoformat()]
+    with SmtpSink() as smtp:
+        cli_config(watcher, smtp.port)
+        shown = watcher.run("digest", *at)
+        assert shown.exit_code == 0
+        assert shown.stdout.startswith("Subject: watcher: 1 alert, 2 new publications — Tue 24")
+        out = tmp_path / "digest.html"
+        preview = watcher.run("digest", "--preview", str(out), *at)
+        assert preview.exit_code == 0 and "&lt;script&gt;" in out.read_text()
+        assert not smtp.messages
+        sent = watcher.run("digest", "--send", *at)
+        assert sent.exit_code == 0, sent.stderr
+        assert "sent: watcher: 1 alert" in sent.stderr
+        again = watcher.run("digest", "--send", *at)  # the same window: never twice
+        assert again.exit_code == 0 and len(smtp.messages) == 1
+
+
+def test_digest_command_queues_when_smtp_is_down_and_hides_the_password(
+    watcher: Watcher,
+) -> None:
+    cli_config(watcher, free_port(), password="s3cret-pw")
+    result = watcher.run("digest", "--send", "--at", END.isoformat())
+    assert result.exit_code == 1
+    assert "not sent, queued for retry: email: 127.0.0.1" in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    bad = watcher.run("digest", "--since", "2 weeks")
+    assert bad.exit_code == 2 and "invalid duration '2 weeks' (use 14d)" in bad.stderr

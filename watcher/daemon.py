@@ -93,9 +93,10 @@ class Daemon:
         config_poll: float = 5.0,
         outbox_every: float = 60.0,
         deliverers: dict[str, Deliverer] | None = None,
+        log_stream: Any = None,
     ) -> None:
         self.config_path = config_path
-        self.log = setup_logging(log_format)
+        self.log = setup_logging(log_format, log_stream)
         self.clock = clock
         self.stop_timeout = stop_timeout
         self.config_poll = config_poll
@@ -251,7 +252,7 @@ class Daemon:
                 state=r.state,
                 outcome=r.outcome,
                 status=r.http_status,
-                duration=r.duration,
+                duration=round(r.duration, 3),
                 items=r.items,
                 events=[e.kind for e in r.events],
                 error=str(r.error) if r.error else None,
@@ -267,7 +268,7 @@ class Daemon:
                 target=target.id,
                 state="error",
                 outcome="error",
-                duration=duration,
+                duration=round(duration, 3),
                 events=[],
                 error=f"internal: {message}",
             ),
