@@ -29,6 +29,7 @@ from tests.conftest import Watcher, fixture_bytes
 from tests.server import PageServer, slow
 from tests.smtp_sink import SmtpSink
 from watcher.daemon import Daemon
+from watcher.errors import StoreError
 from watcher.scheduler import parse_stored_time
 
 EOIR_2021 = fixture_bytes("eoir/justice_gov_eoir_volume-28_2021-12-19.html")
@@ -250,7 +251,7 @@ def test_a_crash_in_one_check_is_logged_recorded_as_error_and_the_rest_go_on(
 
     async def scenario() -> None:
         async with Running(config) as run:
-            await until(lambda: fine_checks() >= 3)
+            await until(lambda: fine_checks() >= 2)
             crashed = [c for c in checks(data) if c["target_id"] == "weird"]
             assert crashed and crashed[0]["outcome"] == "error"
             assert crashed[0]["error_kind"] == "internal"
@@ -335,3 +336,43 @@ def assert_consistent(data_dir: Path) -> None:
         assert events == 0
     finally:
         db.close()
+
+
+def test_stop_lets_quick_checks_finish_and_abandons_hung_ones_cleanly(
+    tmp_path: Path, server: PageServer
+) -> None:
+    server.set_handler("/slowish", slow(0.4, PAGE % b"slowish"))
+    server.set_handler("/hung", slow(30, PAGE % b"hung"))
+    config = tmp_path / "targets.yaml"
+    targets = [("slowish", server.url("/slowish")), ("hung", server.url("/hung"))]
+    config.write_text(config_text(targets).replace("timeout: 5s", "timeout: 60s"))
+    data = tmp_path / "snapshots"
+
+    async def scenario() -> float:
+        run = Running(config, stop_timeout=1.5)
+        async with run:
+            await until(lambda: len(server.requests) == 2)
+            stopping = time.monotonic()
+        took = time.monotonic() - stopping
+        assert any(x["msg"] == "abandoned" for x in run.lines)
+        return took
+
+    took = asyncio.run(scenario())
+    assert took < 5  # bounded: stop_timeout plus a little, not the hung page's 30s
+    assert [c["target_id"] for c in checks(data)] == ["slowish"]  # finished, recorded
+    assert_consistent(data)
+
+
+def test_a_second_daemon_on_the_same_data_dir_refuses_to_start(
+    tmp_path: Path, server: PageServer
+) -> None:
+    server.set("/a", PAGE % b"a")
+    config = tmp_path / "targets.yaml"
+    config.write_text(config_text([("a", server.url("/a"))]))
+
+    async def scenario() -> None:
+        async with Running(config):
+            with pytest.raises(StoreError, match="another watcher run is already using"):
+                await Daemon(config, log_stream=io.StringIO()).run()
+
+    asyncio.run(scenario())

@@ -12,15 +12,20 @@ Errors are reduced to one line without the SMTP password, because they end up in
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
+import os
 import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -281,6 +286,7 @@ class Delivery:
     sent: list[str] = field(default_factory=list)  # subjects
     failed: list[str] = field(default_factory=list)  # one-line errors, redacted
     waiting: int = 0  # still queued after this pass
+    busy: bool = False  # another process was delivering; nothing was tried
 
 
 def deliver_email(
@@ -288,13 +294,38 @@ def deliver_email(
     config: Config,
     *,
     now: datetime,
-    send: Any = send_message,
+    send: Callable[[EmailMessage, SmtpConfig], None] = send_message,
 ) -> Delivery:
     """Send the queued emails whose retry time has come, oldest first.
 
     The first failure stops the pass (the server is down for all of them) and schedules the
-    next attempt with exponential backoff, from ``RETRY_FIRST`` up to ``RETRY_MAX``.
+    next attempt with exponential backoff, from ``RETRY_FIRST`` up to ``RETRY_MAX``. One
+    process delivers at a time (``watcher run`` and a manual ``watcher digest --send`` could
+    otherwise both send the same queued message); the other leaves it for the next pass.
     """
+    with _exclusive(store.data_dir / "mail.lock") as mine:
+        if not mine:
+            return Delivery(waiting=len(pending(store.db, "email")), busy=True)
+        return _deliver(store, config, now, send)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[bool]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
+def _deliver(
+    store: Store, config: Config, now: datetime, send: Callable[[EmailMessage, SmtpConfig], None]
+) -> Delivery:
     result = Delivery()
     digest_config = config.notify.digest
     rows = pending(store.db, "email")
