@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from tests.conftest import Watcher
 from tests.smtp_sink import SmtpSink, free_port
 from watcher.config import Config, Target
 from watcher.digest import build_digest, window_key
-from watcher.mailer import deliver_email, queue_digest, render_digest
+from watcher.mailer import deliver_email, queue_digest, redact, render_digest
 from watcher.store import Store, when
 
 END = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # Tue 24 Nov, 08:00 in New York
@@ -316,3 +317,9 @@ def test_digest_command_queues_when_smtp_is_down_and_hides_the_password(
     assert "s3cret-pw" not in result.stderr + result.stdout
     bad = watcher.run("digest", "--since", "2 weeks")
     assert bad.exit_code == 2 and "invalid duration '2 weeks' (use 14d)" in bad.stderr
+
+
+def test_redact_removes_the_password_in_every_form_it_travels_in() -> None:
+    wire = base64.b64encode(b"\0watcher\0pw-123").decode()
+    text = f"535 rejected pw-123 {base64.b64encode(b'pw-123').decode()} {wire}"
+    assert redact(text, "pw-123", "watcher") == "535 rejected *** *** ***"

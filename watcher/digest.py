@@ -205,15 +205,7 @@ def _target(
         "SELECT outcome FROM checks WHERE target_id=? AND checked_at<? ORDER BY id DESC LIMIT 1",
         (target.id, hi),
     ).fetchone()
-    state = (
-        "alert"
-        if alerts
-        else "unchecked"
-        if last is None
-        else "error"
-        if last[0] == "error"
-        else "ok"
-    )
+    state = _state(bool(alerts), last[0] if last else None)
     newest = newest_item(db, target.id)
     age = (end.astimezone(tz).date() - newest.date).days if newest and newest.date else None
     muted = db.execute("SELECT muted_until FROM targets WHERE id=?", (target.id,)).fetchone()
@@ -242,6 +234,14 @@ def _target(
         checks=checks,
         muted_until=muted_until if muted_until and muted_until > end else None,
     )
+
+
+def _state(firing: bool, last_outcome: str | None) -> str:
+    if firing:
+        return "alert"
+    if last_outcome is None:
+        return "unchecked"
+    return "error" if last_outcome == "error" else "ok"
 
 
 def _event_groups(db: sqlite3.Connection, target_id: str, lo: str, hi: str) -> list[EventGroup]:

@@ -269,14 +269,18 @@ def _describe(e: BaseException, smtp: SmtpConfig, password: str | None) -> str:
     else:
         detail = str(e) or e.__class__.__name__
     text = f"{smtp.host}:{smtp.port}: {e.__class__.__name__}: {_oneline(detail)}"
-    return redact(text, password)
+    return redact(text, password, smtp.username)
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Remove a secret, and the base64 forms AUTH PLAIN/LOGIN would carry, from ``text``."""
+def redact(text: str, secret: str | None, username: str | None = None) -> str:
+    """Remove a password from ``text``, also in the base64 forms AUTH LOGIN and AUTH PLAIN
+    put on the wire, in case a server echoes them back in an error."""
     if not secret:
         return text
-    for form in (secret, base64.b64encode(secret.encode()).decode()):
+    forms = [secret, base64.b64encode(secret.encode()).decode()]
+    if username:
+        forms.append(base64.b64encode(f"\0{username}\0{secret}".encode()).decode())
+    for form in sorted(forms, key=len, reverse=True):  # longest first: one may contain another
         text = text.replace(form, "***")
     return text
 
