@@ -6,6 +6,9 @@ politeness holds across targets while different hosts never wait on each other. 
 and the outbox run on one worker thread with their own store connection, so a slow SMTP server
 never stalls a check.
 
+APScheduler adds each run's jitter (0..``jitter``) to the previous, already jittered, run, so a
+target's mean period is ``interval + jitter/2``; the jitter spreads load, it is not a promise.
+
 The *when* lives in ``watcher.scheduler`` (pure); this module wires it up and keeps the
 process healthy for months: a crash in one check is logged and recorded as an ``error`` check;
 an invalid config on reload is reported and the old one keeps running; SIGINT/SIGTERM let
