@@ -53,8 +53,12 @@ def test_unchanged_body_writes_no_blob_and_is_not_reparsed(
     db = sqlite3.connect(watcher.data_dir / "watcher.db")
     assert db.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM checks").fetchone()[0] == 2
-    assert db.execute("SELECT min(last_seen) FROM items").fetchone()[0] == "2026-11-21T18:00:00+00:00"
-    assert db.execute("SELECT max(first_seen) FROM items").fetchone()[0] == "2026-11-21T12:00:00+00:00"
+    assert (
+        db.execute("SELECT min(last_seen) FROM items").fetchone()[0] == "2026-11-21T18:00:00+00:00"
+    )
+    assert (
+        db.execute("SELECT max(first_seen) FROM items").fetchone()[0] == "2026-11-21T12:00:00+00:00"
+    )
 
 
 def test_moved_documents_are_not_reported_removed(server: PageServer, watcher: Watcher) -> None:
@@ -106,7 +110,9 @@ def test_conditional_requests_use_the_servers_validators(
         if h.headers.get("If-None-Match") == '"v1"':
             send(h, 304, b"", {"ETag": "v1"})
         else:
-            send(h, 200, EOIR_2021, {"ETag": "v1", "Last-Modified": "Tue, 07 May 2024 10:00:00 GMT"})
+            send(
+                h, 200, EOIR_2021, {"ETag": "v1", "Last-Modified": "Tue, 07 May 2024 10:00:00 GMT"}
+            )
 
     server.set_handler("/p", handler)
     watcher.write(one_target(server, "/p"))
@@ -183,7 +189,7 @@ def test_firewall_block_page_is_an_error_not_a_disappearance(
 ) -> None:
     akamai = (
         b"<HTML><HEAD><TITLE>Access Denied</TITLE></HEAD><BODY><H1>Access Denied</H1>"
-        b"You don't have permission to access \"http&#58;&#47;&#47;www&#46;ice&#46;gov&#47;\" "
+        b'You don\'t have permission to access "http&#58;&#47;&#47;www&#46;ice&#46;gov&#47;" '
         b"on this server.<P>Reference&#32;&#35;18&#46;6f2d3217&#46;1713200000&#46;1a2b3c4d"
         b"</BODY></HTML>"
     )
@@ -197,9 +203,7 @@ def test_firewall_block_page_is_an_error_not_a_disappearance(
 
 def test_check_named_targets_only_and_unknown_id(server: PageServer, watcher: Watcher) -> None:
     server.set("/a", EOIR_2021)
-    watcher.write(
-        one_target(server, "/a") + f"  - id: other\n    url: {server.url('/missing')}\n"
-    )
+    watcher.write(one_target(server, "/a") + f"  - id: other\n    url: {server.url('/missing')}\n")
     _, report = watcher.check("page")
     assert [t["id"] for t in report["targets"]] == ["page"]
     result = watcher.run("check", "nope")

@@ -44,11 +44,17 @@ def test_eoir_second_move_is_also_a_move() -> None:
 
 
 def test_removed_items_are_reported_once_each() -> None:
-    items = [item(f"https://www.ice.gov/doclib/foia/r{i}.pdf", f"Report number {i}") for i in range(25)]
+    items = [
+        item(f"https://www.ice.gov/doclib/foia/r{i}.pdf", f"Report number {i}") for i in range(25)
+    ]
     before = Page(url="u", title="t", items=items)
     after = Page(url="u", title="t", items=items[:10] + items[13:])
     result = compare(before, after)
-    assert [i.title for i in result.removed] == ["Report number 10", "Report number 11", "Report number 12"]
+    assert [i.title for i in result.removed] == [
+        "Report number 10",
+        "Report number 11",
+        "Report number 12",
+    ]
     events = events_from_comparison(result, "u")
     assert [e.kind for e in events] == ["disappeared"]
     assert events[0].summary.startswith("3 publications no longer listed: Report number 10")

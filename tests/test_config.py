@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watcher.config import Threshold, load_config, parse_duration, parse_threshold
+from watcher.config import load_config
 from watcher.errors import ConfigError
+from watcher.units import Threshold, parse_duration, parse_threshold
 
 GOOD = """\
 settings:
@@ -123,7 +124,10 @@ def test_good_file_loads_with_types_and_defaults(tmp_path: Path) -> None:
             "targets:\n  - id: a\n    url: https://x.gov/\n  foo: [\n",
             "targets.yaml:4: invalid YAML: expected <block end>, but found '?'",
         ),
-        ("targets: [\n", "targets.yaml:2: invalid YAML: expected the node content, but found '<stream end>'"),
+        (
+            "targets: [\n",
+            "targets.yaml:2: invalid YAML: expected the node content, but found '<stream end>'",
+        ),
         ("", "targets.yaml: the file is empty (see README: targets.yaml)"),
         ("# only a comment\n", "targets.yaml: the file is empty (see README: targets.yaml)"),
         ("- a\n- b\n", "targets.yaml:1: expected a mapping with 'targets:' at the top level"),
@@ -132,7 +136,9 @@ def test_good_file_loads_with_types_and_defaults(tmp_path: Path) -> None:
             "targets.yaml:1: setings: unknown key (did you mean 'settings'?)",
         ),
         (
-            GOOD.replace("timezone", "x").replace("settings:\n", "settings:\n  timezone: Mars/Base\n"),
+            GOOD.replace("timezone", "x").replace(
+                "settings:\n", "settings:\n  timezone: Mars/Base\n"
+            ),
             "targets.yaml:2: settings.timezone: unknown time zone 'Mars/Base' "
             "(use e.g. America/New_York)",
         ),
@@ -144,7 +150,8 @@ def test_exact_error_messages(tmp_path: Path, text: str, message: str) -> None:
 
 def test_unset_env_var_names_variable_line_and_path(tmp_path: Path) -> None:
     assert error_of(tmp_path, GOOD, env={}) == (
-        "targets.yaml:6: notify.slack.webhook_url: environment variable SLACK_WEBHOOK_URL is not set"
+        "targets.yaml:6: notify.slack.webhook_url: "
+        "environment variable SLACK_WEBHOOK_URL is not set"
     )
 
 

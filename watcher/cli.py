@@ -96,7 +96,9 @@ def main() -> None:
 @config_option
 @data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
-@click.option("--no-notify", is_flag=True, help="Record and report, but leave notifications queued.")
+@click.option(
+    "--no-notify", is_flag=True, help="Record and report, but leave notifications queued."
+)
 @click.option("--at", "at", help="Record the check as happening at this ISO-8601 time.")
 def check(
     ids: tuple[str, ...],

@@ -80,7 +80,12 @@ def events_from_comparison(comparison: Comparison, page_url: str) -> list[Event]
                     "counts": comparison.counts(),
                     "diff": comparison.diff,
                     "moved": [
-                        {"from": m.old.url, "to": m.new.url, "title": m.new.title, "by": m.matched_by}
+                        {
+                            "from": m.old.url,
+                            "to": m.new.url,
+                            "title": m.new.title,
+                            "by": m.matched_by,
+                        }
                         for m in comparison.moved
                     ],
                 },
