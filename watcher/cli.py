@@ -187,9 +187,9 @@ def digest(
 
     Exit 0 when sent (or skipped as empty), 1 when SMTP failed and it is queued for retry.
     """
-    from watcher.units import parse_duration
     from watcher.digest import build_digest, window_key
     from watcher.mailer import deliver_email, queue_digest, render_digest
+    from watcher.units import parse_duration
 
     config = load_config(config_path)
     try:
