@@ -66,7 +66,7 @@ def test_moved_documents_are_not_reported_removed(server: PageServer, watcher: W
     watcher.write(one_target(server, "/v28"))
     watcher.check(at="2026-01-01T00:00:00Z")
     server.set("/v28", EOIR_2023)
-    code, report = watcher.check(at="2026-01-02T00:00:00Z")
+    _code, report = watcher.check(at="2026-01-02T00:00:00Z")
     t = report["targets"][0]
     assert [e["kind"] for e in t["events"]] == ["added", "changed"]
     assert t["items"] == 83
@@ -162,7 +162,7 @@ def test_hanging_server_is_an_error_row_not_a_traceback(
         one_target(server, "/slow") + f"  - id: fine\n    url: {server.url('/fine')}\n",
         timeout="1s",
     )
-    code, report = watcher.check()
+    _code, report = watcher.check()
     slow, fine = report["targets"]
     assert slow["state"] == "error" and slow["error"]["class"] == "timeout"
     assert fine["state"] == "ok" and fine["items"] == 49

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from watcher.extract import extract
+
 from watcher.compare import compare, diff_lines, match_moves
 from watcher.detect import events_from_comparison
-from watcher.extract import extract
 from watcher.models import Item, Page, TableShape
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -77,7 +78,7 @@ def test_move_by_file_name_and_ambiguous_titles_are_not_moves() -> None:
 
 def test_text_diff_counts_lines_and_trims_common_ends() -> None:
     before = [f"row {i}" for i in range(20000)]
-    after = before[:100] + ["row new"] + before[100:19000] + before[19001:]
+    after = [*before[:100], "row new", *before[100:19000], *before[19001:]]
     added, removed, diff = diff_lines(before, after)
     assert (added, removed) == (1, 1)
     assert diff == ["-row 19000", "+row new"] or sorted(diff) == ["+row new", "-row 19000"]
@@ -98,3 +99,34 @@ def test_identical_pages_compare_equal() -> None:
     result = compare(page, page)
     assert not result.any_change
     assert events_from_comparison(result, EOIR) == []
+
+
+def test_new_dated_edition_under_the_same_title_replaces_not_removes() -> None:
+    # ICE's detention page swaps FY26_detentionStats09172026.xlsx for a newly dated file
+    # under the same link text every two weeks.
+    title = "FY2026 Detention Statistics (XLSX, 1.2 MB)"
+    old = Item(
+        "https://www.ice.gov/doclib/detention/FY26_detentionStats09172026.xlsx",
+        title,
+        "https://www.ice.gov/doclib/detention/FY26_detentionStats09172026.xlsx",
+        "xlsx",
+        date(2026, 9, 17),
+        "filename",
+    )
+    new = Item(
+        "https://www.ice.gov/doclib/detention/FY26_detentionStats10022026.xlsx",
+        title.replace("1.2", "1.3"),
+        "https://www.ice.gov/doclib/detention/FY26_detentionStats10022026.xlsx",
+        "xlsx",
+        date(2026, 10, 2),
+        "filename",
+    )
+    result = compare(Page(url="u", title="t", items=[old]), Page(url="u", title="t", items=[new]))
+    assert result.removed == [] and result.moved == [] and result.added == []
+    assert [(m.old.key, m.new.key) for m in result.replaced] == [(old.key, new.key)]
+    (event,) = events_from_comparison(result, "u")
+    assert event.kind == "added"
+    assert event.summary == (
+        "1 new publication: FY2026 Detention Statistics (XLSX, 1.3 MB) "
+        "(replaces an earlier edition)"
+    )

@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.server import Handler, PageServer, endless, send, sequence, slow, unused_port
 
+from tests.server import Handler, PageServer, endless, send, sequence, slow, unused_port
 from watcher.errors import FetchError
 from watcher.fetch import (
     FetchPolicy,

@@ -114,7 +114,8 @@ with Store(sys.argv[1]) as s:
         with s.transaction() as db:
             db.execute(
                 "INSERT INTO snapshots (target_id, taken_at, body_sha, page_sha, content_type,"
-                " size, final_url, http_status) VALUES ('t', '2026', ?, ?, 'text/html', ?, 'u', 200)",
+                " size, final_url, http_status)"
+                " VALUES ('t', '2026', ?, ?, 'text/html', ?, 'u', 200)",
                 (sha, sha, len(body)),
             )
         print(i, flush=True)

@@ -65,7 +65,9 @@ def parse_at(value: str | None) -> datetime:
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"--at: invalid time {value!r} (use ISO-8601, e.g. 2026-11-21T12:00)")
+        raise UsageError(
+            f"--at: invalid time {value!r} (use ISO-8601, e.g. 2026-11-21T12:00)"
+        ) from None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
@@ -126,6 +128,11 @@ def check(
                 run = asyncio.run(check_targets(config, targets, store, now=now, on_done=advance))
         else:
             run = asyncio.run(check_targets(config, targets, store, now=now))
+        if not no_notify:
+            from watcher.notify import deliver_after_check
+
+            for line in deliver_after_check(store, config, now=now):
+                click.echo(line, err=True)
     if as_json:
         click.echo(json.dumps(report_json(run), indent=2, ensure_ascii=False))
     else:
@@ -223,3 +230,39 @@ def digest(
     if delivery.failed:
         click.echo(f"not sent, queued for retry: {delivery.failed[0]}", err=True)
         sys.exit(1)
+
+
+@main.group()
+def notify() -> None:
+    """Slack notifications."""
+
+
+@notify.command("test")
+@config_option
+def notify_test(config_path: Path) -> None:
+    """Post a test message to the configured Slack channel."""
+    from watcher.notify import send_test
+
+    config = load_config(config_path)
+    if config.notify.slack is None:
+        raise UsageError(f"{config_path}: Slack is not configured (add notify.slack)")
+    try:
+        where = send_test(config.notify.slack)
+    except WatcherError as e:
+        click.echo(str(e), err=True)
+        sys.exit(1)
+    click.echo(f"slack: test message posted to {where}")
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the demo's data here (default: a new temporary directory).",
+)
+def demo(workdir: Path | None) -> None:
+    """Run offline against a simulated agency site on 127.0.0.1."""
+    from watcher.demo import run_demo
+
+    run_demo(Console(), workdir)

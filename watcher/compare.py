@@ -45,6 +45,10 @@ class Comparison:
     added: list[Item] = field(default_factory=list)
     removed: list[Item] = field(default_factory=list)
     moved: list[Move] = field(default_factory=list)
+    # A new edition in place of an old one: same title, a different date. ICE replaces
+    # FY26_detentionStats09172026.xlsx with FY26_detentionStats10022026.xlsx under the same
+    # link text; that is a new publication, and the old file going is not a removal.
+    replaced: list[Move] = field(default_factory=list)
     lines_added: int = 0
     lines_removed: int = 0
     diff: list[str] = field(default_factory=list)  # unified diff lines, capped
@@ -66,6 +70,7 @@ class Comparison:
             self.added
             or self.removed
             or self.moved
+            or self.replaced
             or self.text_changed
             or self.tables
             or self.title_before != self.title_after
@@ -84,14 +89,15 @@ def compare(before: Page, after: Page) -> Comparison:
     new = {i.key: i for i in after.items}
     gone = [i for k, i in old.items() if k not in new]
     came = [i for k, i in new.items() if k not in old]
-    moves = match_moves(gone, came)
-    moved_old = {m.old.key for m in moves}
-    moved_new = {m.new.key for m in moves}
+    pairs = match_moves(gone, came)
+    moved_old = {m.old.key for m in pairs}
+    moved_new = {m.new.key for m in pairs}
     added_lines, removed_lines, diff = diff_lines(before.lines, after.lines)
     return Comparison(
         added=[i for i in came if i.key not in moved_new],
         removed=[i for i in gone if i.key not in moved_old],
-        moved=moves,
+        moved=[m for m in pairs if not is_new_edition(m)],
+        replaced=[m for m in pairs if is_new_edition(m)],
         lines_added=added_lines,
         lines_removed=removed_lines,
         diff=diff,
@@ -140,6 +146,12 @@ def match_moves(gone: list[Item], came: list[Item]) -> list[Move]:
                 moves.append(Move(item, candidates[0], sig[0]))
                 break
     return moves
+
+
+def is_new_edition(move: Move) -> bool:
+    """Both sides are dated and the dates differ: a new issue of a series, not the same file."""
+    old, new = move.old.date, move.new.date
+    return old is not None and new is not None and old != new
 
 
 def diff_lines(before: list[str], after: list[str]) -> tuple[int, int, list[str]]:

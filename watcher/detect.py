@@ -16,24 +16,34 @@ from watcher.models import Event, Item
 # a timeout) says only that we could not read it: ICE and DOJ sit behind Akamai, which
 # answers 403 "Access Denied" to perfectly alive pages.
 GONE_STATUSES = (404, 410)
+_STATUS_WORDS = {404: "Not Found", 410: "Gone"}
 TITLES_LISTED = 10
 
 
 def events_from_comparison(comparison: Comparison, page_url: str) -> list[Event]:
     events: list[Event] = []
-    if comparison.added:
+    new = comparison.added + [m.new for m in comparison.replaced]
+    if new:
+        summary = _count(len(new), "new publication") + ": " + _titles(new)
+        if comparison.replaced:
+            n = len(comparison.replaced)
+            summary += (
+                " (replaces an earlier edition)" if n == 1 else f" ({n} replace earlier editions)"
+            )
         events.append(
             Event(
                 kind="added",
                 severity="info",
                 subject="item",
-                title=comparison.added[0].title,
-                url=comparison.added[0].url,
-                summary=_count(len(comparison.added), "new publication")
-                + ": "
-                + _titles(comparison.added),
+                title=new[0].title,
+                url=new[0].url,
+                summary=summary,
                 data={
-                    "items": [_item(i) for i in comparison.added],
+                    "items": [_item(i) for i in new],
+                    "replaced": [
+                        {"old": m.old.to_dict(), "new": m.new.to_dict()}
+                        for m in comparison.replaced
+                    ],
                     "counts": comparison.counts(),
                 },
             )
@@ -103,7 +113,7 @@ def events_from_failure(error: FetchError, page_url: str, title: str) -> list[Ev
                 subject="page",
                 title=title,
                 url=page_url,
-                summary=f"The page answers {error.status} ({'Gone' if error.status == 410 else 'Not Found'})",
+                summary=f"The page answers {error.status} ({_STATUS_WORDS[error.status]})",
                 data={"status": error.status, "redirects": error.redirects},
             )
         ]

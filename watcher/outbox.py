@@ -74,7 +74,7 @@ def pending(db: sqlite3.Connection, channel: str) -> list[OutboxRow]:
         " last_error, state FROM outbox WHERE channel=? AND state=? ORDER BY id",
         (channel, QUEUED),
     ).fetchall()
-    return [OutboxRow(*r[:4], json.loads(r[4]), *r[5:]) for r in rows]  # type: ignore[misc]
+    return [OutboxRow(*r[:4], json.loads(r[4]), *r[5:]) for r in rows]  # type: ignore[call-arg]
 
 
 def mark_sent(db: sqlite3.Connection, row_id: int, at: str) -> None:
@@ -95,4 +95,16 @@ def mark_failed(db: sqlite3.Connection, row_id: int, error: str) -> None:
     db.execute(
         "UPDATE outbox SET state=?, attempts=attempts+1, last_error=? WHERE id=?",
         (FAILED, error, row_id),
+    )
+
+
+def mark_skipped(db: sqlite3.Connection, row_id: int, at: str, reason: str) -> None:
+    """Leave the queue without sending: the channel no longer wants this kind of message.
+
+    The row counts as sent (it must never be sent later by surprise); ``last_error`` keeps the
+    reason, so a user asking "why did this not reach Slack?" finds the answer.
+    """
+    db.execute(
+        "UPDATE outbox SET state=?, sent_at=?, last_error=? WHERE id=?",
+        (SENT, at, f"skipped: {reason}", row_id),
     )

@@ -1,0 +1,199 @@
+"""``watcher demo``: the whole product, offline, in under a minute.
+
+A simulated agency site (``demo_site``) runs on 127.0.0.1 and goes through six weeks of
+trouble. Each step runs the same check as ``watcher check --at <time>``, and every alert goes
+through the real outbox and the real slack-sdk client: to a local webhook sink, or to your
+Slack when ``SLACK_WEBHOOK_URL`` is set. The terminal shows each message as Slack would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from watcher.check import check_targets
+from watcher.config import load_config
+from watcher.demo_site import Site, SiteServer, demo_targets, timeline
+from watcher.models import Notice
+from watcher.notify import deliver_slack
+from watcher.slack import build_message
+from watcher.store import Store
+
+_KIND_STYLE = {
+    "stopped": "bold magenta",
+    "shrank": "bold yellow",
+    "disappeared": "bold red",
+    "error": "bold red",
+    "recovered": "bold green",
+}
+
+
+@dataclass
+class Fired:
+    at: datetime
+    kind: str
+    target: str
+    summary: str
+
+
+class WebhookSink:
+    """Plays Slack's incoming-webhook endpoint on 127.0.0.1 when no real Slack is configured."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                sink.received.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/services/TDEMO/BDEMO/demo"
+
+    def __enter__(self) -> WebhookSink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def run_demo(console: Console, workdir: Path | None = None) -> list[Fired]:
+    """Run the scripted timeline; return what fired, in order. Leaves nothing running."""
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="watcher-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    real_slack = os.environ.get("SLACK_WEBHOOK_URL")
+    site = Site()
+    fired: list[Fired] = []
+    with SiteServer(site) as server, WebhookSink() as sink:
+        webhook = real_slack or sink.url
+        config_path = workdir / "targets.yaml"
+        config_path.write_text(
+            demo_targets(server.base)
+            + "notify:\n  slack:\n    webhook_url: ${DEMO_WEBHOOK}\n    repeat: 30d\n"
+        )
+        config = load_config(config_path, env={**os.environ, "DEMO_WEBHOOK": webhook})
+        console.print(
+            f"[bold]watcher demo[/]: a simulated agency site at {server.base}, "
+            f"{len(config.targets)} targets, data in {workdir}"
+        )
+        if real_slack:
+            console.print("SLACK_WEBHOOK_URL is set: alerts are also posted to your Slack.")
+        with Store(config.data_dir) as store:
+            last_id = 0
+            for step in timeline():
+                step.apply(site)
+                console.rule(f"[bold]{step.at:%a %d %b %Y}[/]  {step.note}", align="left")
+                asyncio.run(check_targets(config, config.targets, store, now=step.at))
+                deliver_slack(store, config, now=step.at)
+                rows = store.db.execute(
+                    "SELECT id, payload FROM outbox WHERE channel='slack' AND state='sent'"
+                    " AND id>? ORDER BY id",
+                    (last_id,),
+                ).fetchall()
+                for row_id, payload in rows:
+                    last_id = row_id
+                    notice = Notice.from_dict(json.loads(payload))
+                    fired.append(Fired(step.at, notice.kind, notice.target_name, notice.summary))
+                    console.print(render_slack(notice))
+            digest_path = write_digest(config, store, workdir, timeline()[-1].at)
+    _summary(console, fired)
+    console.print(f"Digest email written to [bold]{digest_path}[/]")
+    console.print(f"Evidence (captures, database) kept in {workdir}")
+    return fired
+
+
+def write_digest(config: Any, store: Store, workdir: Path, now: datetime) -> Path:
+    """The digest for the whole demo window, as the morning email would show it."""
+    path = workdir / "digest.html"
+    try:
+        from watcher.digest import preview_html  # type: ignore[attr-defined]
+    except ImportError:
+        path.write_text("<p>digest not available</p>")
+        return path
+    path.write_text(preview_html(config, store, now=now, since=timedelta(days=60)))
+    return path
+
+
+def render_slack(notice: Notice) -> Panel:
+    """Block Kit, approximated for a terminal: header, sections, context."""
+    _, blocks = build_message(notice)
+    parts: list[Text] = []
+    title = ""
+    for block in blocks:
+        if block["type"] == "header":
+            title = block["text"]["text"]
+        elif block["type"] == "section":
+            parts.append(_mrkdwn(block["text"]["text"]))
+        elif block["type"] == "context":
+            parts.append(Text(_plain(block["elements"][0]["text"]), style="dim"))
+    style = _KIND_STYLE.get(notice.kind, "bold")
+    return Panel(Group(*parts), title=Text(title, style=style), title_align="left", expand=False)
+
+
+def _mrkdwn(text: str) -> Text:
+    out = Text()
+    for line in text.split("\n"):
+        pos = 0
+        for m in re.finditer(r"<([^|>]+)\|([^>]+)>|\*([^*]+)\*", line):
+            out.append(_unescape(line[pos : m.start()]))
+            if m.group(3):
+                out.append(_unescape(m.group(3)), style="bold")
+            else:
+                out.append(_unescape(m.group(2)), style="underline cyan")
+            pos = m.end()
+        out.append(_unescape(line[pos:]) + "\n")
+    out.rstrip()
+    return out
+
+
+def _plain(text: str) -> str:
+    return _unescape(re.sub(r"<[^|>]+\|([^>]+)>", r"\1", text))
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _summary(console: Console, fired: list[Fired]) -> None:
+    table = Table(title="What fired, and when", title_justify="left")
+    table.add_column("check")
+    table.add_column("kind")
+    table.add_column("target")
+    table.add_column("summary", overflow="fold")
+    for f in fired:
+        table.add_row(
+            f"{f.at:%a %d %b}",
+            Text(f.kind, style=_KIND_STYLE.get(f.kind, "")),
+            f.target,
+            f.summary,
+        )
+    console.print(table)
