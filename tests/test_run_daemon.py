@@ -30,6 +30,7 @@ from tests.server import PageServer, slow
 from tests.smtp_sink import SmtpSink
 from watcher.daemon import Daemon
 from watcher.errors import StoreError
+from watcher.runtime import fields
 from watcher.scheduler import parse_stored_time
 
 EOIR_2021 = fixture_bytes("eoir/justice_gov_eoir_volume-28_2021-12-19.html")
@@ -376,3 +377,25 @@ def test_a_second_daemon_on_the_same_data_dir_refuses_to_start(
                 await Daemon(config, log_stream=io.StringIO()).run()
 
     asyncio.run(scenario())
+
+
+def test_log_lines_never_quote_a_configured_secret(tmp_path: Path) -> None:
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "notify:\n  digest:\n    to: [a@example.org]\n    from: w@example.org\n"
+        "    smtp: {host: 127.0.0.1, password: pw-9f8e7d}\n"
+        "  slack: {webhook_url: 'https://hooks.slack.com/services/T000/B000/abcdefghijkl'}\n"
+        "targets: []\n"
+    )
+    stream = io.StringIO()
+    log = Daemon(config, log_format="json", log_stream=stream).log
+    try:
+        raise RuntimeError(
+            "login pw-9f8e7d to https://hooks.slack.com/services/T000/B000/abcdefghijkl"
+        )
+    except RuntimeError:
+        log.exception("deliver", extra=fields(error="535 pw-9f8e7d", tried=["pw-9f8e7d"]))
+    text = stream.getvalue()
+    assert "pw-9f8e7d" not in text and "abcdefghijkl" not in text
+    line = json.loads(text)
+    assert line["error"] == "535 ***" and "RuntimeError: login ***" in line["traceback"]

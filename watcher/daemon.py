@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib
 import os
 import signal
 import time as monotonic
@@ -39,7 +38,15 @@ from watcher.digest import first_check_time, is_queued, last_scheduled_end
 from watcher.errors import WatcherError
 from watcher.fetch import HostLimiter
 from watcher.mailer import deliver_email, queue_digest
-from watcher.runtime import DataDirGate, fields, run_lock, setup_logging
+from watcher.notify import deliver_slack
+from watcher.runtime import (
+    DataDirGate,
+    delivery_outcome,
+    fields,
+    register_secrets,
+    run_lock,
+    setup_logging,
+)
 from watcher.scheduler import (
     DIGEST_GRACE,
     DailyAt,
@@ -51,6 +58,7 @@ from watcher.scheduler import (
     plan_first_runs,
     previous_digest_time,
 )
+from watcher.slack_client import REDACTOR
 from watcher.store import Store, when
 
 Clock = Callable[[], datetime]
@@ -63,25 +71,12 @@ def _email(store: Store, config: Config, now: datetime) -> Any:
     return deliver_email(store, config, now=now)
 
 
-def _slack() -> Deliverer | None:
-    """``watcher.notify.deliver_slack(store, config, *, now)``, once that module exists."""
-    try:
-        notify = importlib.import_module("watcher.notify")
-    except ImportError:
-        return None
-    deliver = getattr(notify, "deliver_slack", None)
-    if deliver is None:
-        return None
-    return lambda store, config, now: deliver(store, config, now=now)
+def _slack(store: Store, config: Config, now: datetime) -> Any:
+    return deliver_slack(store, config, now=now)
 
 
-def default_deliverers() -> dict[str, Deliverer]:
-    """Outbox channels retried by the daemon. Adding a channel is one entry here."""
-    out: dict[str, Deliverer] = {"email": _email}
-    slack = _slack()
-    if slack is not None:
-        out["slack"] = slack
-    return out
+# Outbox channels the daemon retries every ``outbox_every`` seconds. A channel is one entry.
+DELIVERERS: dict[str, Deliverer] = {"email": _email, "slack": _slack}
 
 
 class Daemon:
@@ -99,13 +94,14 @@ class Daemon:
         log_stream: Any = None,
     ) -> None:
         self.config_path = config_path
-        self.log = setup_logging(log_format, log_stream)
+        self.log = setup_logging(log_format, log_stream, redact=REDACTOR)
         self.clock = clock
         self.stop_timeout = stop_timeout
         self.config_poll = config_poll
         self.outbox_every = outbox_every
-        self.deliverers = default_deliverers() if deliverers is None else deliverers
+        self.deliverers = DELIVERERS if deliverers is None else deliverers
         self.config = load_config(config_path)  # ConfigError: nothing has started yet
+        register_secrets(self.config)
         self.data_dir = data_dir or self.config.data_dir
         self._config_stamp = self._stamp()
         self._inflight: set[asyncio.Task[Any]] = set()
@@ -355,12 +351,13 @@ class Daemon:
         except Exception:
             self.log.exception("deliver", extra=fields(channel=channel))
             return
-        for subject in getattr(result, "sent", []) or []:
+        subjects, count, error = delivery_outcome(result)
+        for subject in subjects:
             self.log.info("delivered", extra=fields(channel=channel, subject=subject))
-        for error in getattr(result, "failed", []) or []:
-            self.log.warning(
-                "delivery failed, will retry", extra=fields(channel=channel, error=error)
-            )
+        if count and not subjects:
+            self.log.info("delivered", extra=fields(channel=channel, sent=count))
+        if error:
+            self.log.warning("delivery failed", extra=fields(channel=channel, error=error))
 
     # --- reloads ---------------------------------------------------------------------------
 
@@ -387,6 +384,7 @@ class Daemon:
                 extra=fields(error=str(e), reason=reason),
             )
             return False
+        register_secrets(new)
         old, self.config = self.config, new
         if new.data_dir != old.data_dir:
             self.log.warning("data_dir changed; restart watcher run to use it")

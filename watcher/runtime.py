@@ -1,4 +1,4 @@
-"""Process plumbing of ``watcher run``: structured log lines and data-dir locks.
+"""Process plumbing of ``watcher run``: log lines, data-dir locks, notification reports.
 
 A daemon's log is read by journald, grep and log shippers rather than by a person at a
 terminal, so every line carries its facts as fields: ``log.info("check", extra=fields(...))``,
@@ -13,13 +13,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from watcher.config import Config
 from watcher.errors import StoreError
+from watcher.slack_client import REDACTOR
+from watcher.slack_client import register_secrets as register_slack_secrets
 
 LOGGER = "watcher.run"
 
@@ -42,6 +45,13 @@ def _value(v: Any) -> str:
     )
 
 
+def _traceback(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    # exc_text first: the redacting filter leaves its cleaned traceback there.
+    if record.exc_text:
+        return record.exc_text
+    return formatter.formatException(record.exc_info) if record.exc_info else None
+
+
 class TextFormatter(logging.Formatter):
     """``2026-11-24T13:00:01Z info check target=ice state=ok duration=0.42 events=added``."""
 
@@ -51,9 +61,8 @@ class TextFormatter(logging.Formatter):
         for k, v in getattr(record, "fields", {}).items():
             parts.append(f"{k}={_value(v)}")
         line = " ".join(parts)
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
+        trace = _traceback(self, record)
+        return f"{line}\n{trace}" if trace else line
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,24 +76,53 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
         }
         out.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            out["traceback"] = self.formatException(record.exc_info)
+        trace = _traceback(self, record)
+        if trace:
+            out["traceback"] = trace
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-def setup_logging(fmt: str, stream: Any = None) -> logging.Logger:
-    """Send watcher's and APScheduler's warnings to stderr in the chosen format."""
+class RedactFilter(logging.Filter):
+    """Passes every line through ``redact`` (message, fields and traceback) before it is
+    written, so no secret reaches the journal whichever code path quoted it."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        return value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if hasattr(record, "fields"):
+            record.fields = {k: self._clean(v) for k, v in record.fields.items()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+def setup_logging(
+    fmt: str, stream: Any = None, redact: Callable[[str], str] | None = None
+) -> logging.Logger:
+    """Send all of watcher's log lines, and APScheduler's warnings, to stderr."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    log = logging.getLogger(LOGGER)
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    aps = logging.getLogger("apscheduler")
-    aps.handlers[:] = [handler]
-    aps.setLevel(logging.WARNING)  # its INFO lines ("Running job ...") are noise here
-    aps.propagate = False
-    return log
+    if redact is not None:
+        handler.addFilter(RedactFilter(redact))
+    for name, level in (("watcher", logging.INFO), ("apscheduler", logging.WARNING)):
+        # apscheduler's INFO lines ("Running job ...") are noise next to ours.
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    return logging.getLogger(LOGGER)
 
 
 @contextmanager
@@ -146,3 +184,26 @@ class DataDirGate:
         except BaseException:
             os.close(fd)
             raise
+
+
+# --- notification channels ----------------------------------------------------------------
+
+
+def register_secrets(config: Config) -> None:
+    """Teach the shared redactor this config's secrets, so no log line can quote them."""
+    if config.notify.slack is not None:
+        register_slack_secrets(config.notify.slack)
+    digest = config.notify.digest
+    if digest is not None and digest.smtp.password is not None:
+        REDACTOR.add(digest.smtp.password.get_secret_value())
+
+
+def delivery_outcome(result: Any) -> tuple[list[str], int, str | None]:
+    """(subjects, count sent, error) from a channel's report; each channel reports its way."""
+    sent, failed = getattr(result, "sent", 0), getattr(result, "failed", None)
+    subjects = [str(s) for s in sent] if isinstance(sent, list) else []
+    count = len(subjects) if isinstance(sent, list) else int(sent or 0)
+    error = getattr(result, "error", None)
+    if error is None and isinstance(failed, list) and failed:
+        error = str(failed[0])
+    return subjects, count, error
