@@ -173,7 +173,7 @@ def test_restart_keeps_the_schedule_and_catches_up_overdue_targets(
     db.execute("UPDATE checks SET checked_at=? WHERE target_id='b'", (two_hours_ago,))
     db.commit()
     db.close()
-    last_a = parse_stored_time(checks(data)[0]["checked_at"])
+    last_a = parse_stored_time(next(c for c in checks(data) if c["target_id"] == "a")["checked_at"])
     assert last_a is not None
 
     async def second() -> None:
