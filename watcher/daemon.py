@@ -80,6 +80,9 @@ DELIVERERS: dict[str, Deliverer] = {"email": _email, "slack": _slack}
 
 
 class Daemon:
+    """One ``watcher run`` process. ``run()`` until ``stop()`` or a signal; tests drive it
+    in-process with a short ``config_poll`` and their own ``deliverers``."""
+
     def __init__(
         self,
         config_path: Path,
@@ -103,6 +106,7 @@ class Daemon:
         self.config = load_config(config_path)  # ConfigError: nothing has started yet
         register_secrets(self.config)
         self.data_dir = data_dir or self.config.data_dir
+        self._data_dir_given = data_dir is not None
         self._config_stamp = self._stamp()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
@@ -386,7 +390,7 @@ class Daemon:
             return False
         register_secrets(new)
         old, self.config = self.config, new
-        if new.data_dir != old.data_dir:
+        if new.data_dir != old.data_dir and not self._data_dir_given:
             self.log.warning("data_dir changed; restart watcher run to use it")
         if new.settings.per_host != old.settings.per_host:
             self.limiter = self._new_limiter()
