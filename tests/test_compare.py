@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from watcher.extract import extract
-
 from watcher.compare import compare, diff_lines, match_moves
 from watcher.detect import events_from_comparison
+from watcher.extract import extract
 from watcher.models import Item, Page, TableShape
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -91,7 +90,7 @@ def test_table_shape_changes_are_reported() -> None:
     assert len(result.tables) == 1
     events = events_from_comparison(result, "u")
     assert events[0].kind == "changed"
-    assert "table 'Facilities' 201×12 → 172×12" in events[0].summary
+    assert events[0].summary == "Table 'Facilities' 201×12 → 172×12"
 
 
 def test_identical_pages_compare_equal() -> None:

@@ -297,7 +297,10 @@ def _record(
                     json.dumps(event.data, ensure_ascii=False) if event.data else None,
                 ),
             )
-    result.firing = sorted({e.kind for e in result.events if e.severity == "alert"})
+    # Until alert confirmation lands, a read error is reported but does not count as firing.
+    result.firing = sorted(
+        {e.kind for e in result.events if e.severity == "alert" and e.kind != "error"}
+    )
     items = store.items(target.id)
     result.items = len(items)
     result.newest = _newest(items)

@@ -148,6 +148,90 @@ def validate(config_path: Path) -> None:
     click.echo(f"{config_path}: ok, {len(config.targets)} targets")
 
 
+# --- watcher run / watcher digest --------------------------------------------------------
+
+
+@main.command()
+@config_option
+@data_dir_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event on stderr: key=value text, or JSON.",
+)
+def run(config_path: Path, data_dir: Path | None, log_format: str) -> None:
+    """Run the scheduler: checks, the daily digest and notification retries, until stopped.
+
+    SIGINT/SIGTERM stop it cleanly (exit 0); SIGHUP, or editing the config file, reloads it.
+    """
+    from watcher.daemon import run_daemon
+
+    sys.exit(run_daemon(config_path, data_dir=data_dir, log_format=log_format))
+
+
+@main.command()
+@config_option
+@data_dir_option
+@click.option("--send", is_flag=True, help="Mail it (queued for retry if SMTP is down).")
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML to this file.",
+)
+@click.option("--since", default="24h", show_default=True, help="Window length, e.g. 24h, 7d.")
+@click.option("--at", "at", help="End of the window (ISO-8601); default now.")
+def digest(
+    config_path: Path,
+    data_dir: Path | None,
+    send: bool,
+    preview: Path | None,
+    since: str,
+    at: str | None,
+) -> None:
+    """Build the digest of the last --since. Prints the text unless --send or --preview.
+
+    Exit 0 when sent (or skipped as empty), 1 when SMTP failed and it is queued for retry.
+    """
+    from watcher.digest import build_digest, window_key
+    from watcher.mailer import deliver_email, queue_digest, render_digest
+    from watcher.units import parse_duration
+
+    config = load_config(config_path)
+    try:
+        span = parse_duration(since)
+    except ValueError as e:
+        raise UsageError(f"--since: {e}") from None
+    end = parse_at(at)
+    start = end - span
+    if send and config.notify.digest is None:
+        raise UsageError(f"{config_path}: notify.digest is not configured; cannot --send")
+    with open_store(config, data_dir) as store:
+        rendered = render_digest(build_digest(store, config, start=start, end=end))
+        if preview is not None:
+            preview.write_text(rendered.html, encoding="utf-8")
+            click.echo(f"wrote {preview}", err=True)
+        if not send:
+            if preview is None:
+                click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}", nl=False)
+            return
+        now = datetime.now(UTC)
+        key = window_key(start, end)
+        queued = queue_digest(
+            store, config, start=start, end=end, now=now, key=key, scheduled=False
+        )
+        if queued.status == "skipped":
+            click.echo("nothing to report (notify.digest.skip_empty): not sent", err=True)
+            return
+        delivery = deliver_email(store, config, now=now)
+    for subject in delivery.sent:
+        click.echo(f"sent: {subject}", err=True)
+    if delivery.failed:
+        click.echo(f"not sent, queued for retry: {delivery.failed[0]}", err=True)
+        sys.exit(1)
+
+
 @main.group()
 def notify() -> None:
     """Slack notifications."""

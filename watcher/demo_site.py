@@ -248,65 +248,54 @@ def timeline() -> list[Step]:
 
         return apply
 
-    script: list[tuple[date, str, Callable[[], None]]] = [
-        (date(2026, 10, 1), "Baseline: every page is captured for the first time", lambda: None),
+    d = date
+    # (day, what happens, changes): "stats"/"weekly" add a dated file or issue; other keys set
+    # the state of the site.
+    script: list[tuple[date, str, dict[str, Any]]] = [
+        (d(2026, 10, 1), "Baseline: every page is captured for the first time", {}),
+        (d(2026, 10, 3), "A new detention-statistics spreadsheet", {"stats": d(2026, 10, 2)}),
+        (d(2026, 10, 8), "The weekly report's second issue", {"weekly": d(2026, 10, 8)}),
+        (d(2026, 10, 11), "Three FOIA documents are taken down", {"foia_removed": {4, 9, 17}}),
+        (d(2026, 10, 13), "They are still gone", {}),
+        (d(2026, 10, 15), "The weekly report's third issue", {"weekly": d(2026, 10, 15)}),
         (
-            date(2026, 10, 3),
-            "A new detention-statistics spreadsheet",
-            lambda: s.stats_files.append(date(2026, 10, 2)),
-        ),
-        (
-            date(2026, 10, 8),
-            "The weekly report's second issue",
-            lambda: s.weekly.append(date(2026, 10, 8)),
-        ),
-        (
-            date(2026, 10, 11),
-            "Three FOIA documents are taken down",
-            lambda: s.foia_removed.update({4, 9, 17}),
-        ),
-        (date(2026, 10, 13), "They are still gone", lambda: None),
-        (
-            date(2026, 10, 15),
-            "The weekly report's third issue",
-            lambda: s.weekly.append(date(2026, 10, 15)),
-        ),
-        (
-            date(2026, 10, 17),
+            d(2026, 10, 17),
             "A new spreadsheet; the facility table drops from 201 to 172 rows",
-            lambda: (s.stats_files.append(date(2026, 10, 16)), setattr(s, "facilities", 172)),
+            {"stats": d(2026, 10, 16), "facilities": 172},
         ),
         (
-            date(2026, 10, 19),
+            d(2026, 10, 19),
             "The table stays at 172 rows; a firewall blocks the annual report",
-            lambda: setattr(s, "blocked", True),
+            {"blocked": True},
         ),
-        (date(2026, 10, 21), "Still blocked", lambda: None),
+        (d(2026, 10, 21), "Still blocked", {}),
         (
-            date(2026, 10, 22),
+            d(2026, 10, 22),
             "The block lifts; the weekly report is 'temporarily suspended'",
-            lambda: (setattr(s, "blocked", False), setattr(s, "suspended", True)),
+            {"blocked": False, "suspended": True},
         ),
-        (date(2026, 10, 26), "No new weekly issue", lambda: None),
+        (d(2026, 10, 26), "No new weekly issue", {}),
         (
-            date(2026, 10, 30),
+            d(2026, 10, 30),
             "A new spreadsheet; the oversight report page answers 404",
-            lambda: (s.stats_files.append(date(2026, 10, 30)), setattr(s, "oversight", False)),
+            {"stats": d(2026, 10, 30), "oversight": False},
         ),
-        (date(2026, 11, 1), "Still 404", lambda: None),
-        (
-            date(2026, 11, 4),
-            "The oversight report page is back",
-            lambda: setattr(s, "oversight", True),
-        ),
-        (date(2026, 11, 9), "Quiet", lambda: None),
-        (date(2026, 11, 13), "A new spreadsheet", lambda: s.stats_files.append(date(2026, 11, 13))),
+        (d(2026, 11, 1), "Still 404", {}),
+        (d(2026, 11, 4), "The oversight report page is back", {"oversight": True}),
+        (d(2026, 11, 9), "Quiet", {}),
+        (d(2026, 11, 13), "A new spreadsheet", {"stats": d(2026, 11, 13)}),
     ]
     steps = []
-    for day, note, change in script:
+    for day, note, changes in script:
 
-        def apply(site: Site, change: Callable[[], None] = change, day: date = day) -> None:
-            change()
+        def apply(site: Site, changes: dict[str, Any] = changes, day: date = day) -> None:
+            for key, value in changes.items():
+                if key == "stats":
+                    s.stats_files.append(value)
+                elif key == "weekly":
+                    s.weekly.append(value)
+                else:
+                    setattr(s, key, value)
             render(day)(site)
 
         steps.append(Step(datetime(day.year, day.month, day.day, 9, tzinfo=UTC), note, apply))

@@ -18,6 +18,8 @@ from watcher.models import Event, Item
 GONE_STATUSES = (404, 410)
 _STATUS_WORDS = {404: "Not Found", 410: "Gone"}
 TITLES_LISTED = 10
+# EOIR's volume pages put each decision in a table of its own; listing all 80 is noise.
+TABLES_LISTED = 3
 
 
 def events_from_comparison(comparison: Comparison, page_url: str) -> list[Event]:
@@ -72,10 +74,12 @@ def events_from_comparison(comparison: Comparison, page_url: str) -> list[Event]
             parts.append(f"text +{comparison.lines_added} −{comparison.lines_removed} lines")
         if comparison.moved:
             parts.append(_count(len(comparison.moved), "publication") + " moved to new URLs")
-        for t in comparison.tables:
+        for t in comparison.tables[:TABLES_LISTED]:
             before = f"{t.before.rows}×{t.before.columns}" if t.before else "none"
             after = f"{t.after.rows}×{t.after.columns}" if t.after else "none"
             parts.append(f"table '{t.name}' {before} → {after}")
+        if len(comparison.tables) > TABLES_LISTED:
+            parts.append(f"{len(comparison.tables) - TABLES_LISTED} more tables changed shape")
         if comparison.title_before != comparison.title_after:
             parts.append(f"title now '{comparison.title_after}'")
         events.append(
@@ -85,7 +89,7 @@ def events_from_comparison(comparison: Comparison, page_url: str) -> list[Event]
                 subject="page",
                 title=comparison.title_after,
                 url=page_url,
-                summary="; ".join(parts).capitalize(),
+                summary=_sentence("; ".join(parts)),
                 data={
                     "counts": comparison.counts(),
                     "diff": comparison.diff,
@@ -132,6 +136,10 @@ def events_from_failure(error: FetchError, page_url: str, title: str) -> list[Ev
 
 def _item(item: Item) -> dict[str, Any]:
     return item.to_dict()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _count(n: int, noun: str) -> str:

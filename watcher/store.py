@@ -248,7 +248,7 @@ class Store:
         return [dict(r) for r in self.db.execute(sql + " ORDER BY first_seen, key", (target_id,))]
 
     def events(self, target_id: str | None = None, since: str | None = None) -> list[sqlite3.Row]:
-        sql, args = "SELECT * FROM events WHERE 1=1", []
+        sql, args = "SELECT * FROM events WHERE 1=1", list[str]()
         if target_id:
             sql, args = sql + " AND target_id=?", [*args, target_id]
         if since:
