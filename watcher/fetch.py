@@ -439,9 +439,15 @@ class _Run:
                 target = _join(url, location)
                 if not target:
                     raise _Failure("http", f"{status} redirect to an unusable Location", status)
+                # Read what little a redirect says, so its connection goes back to the pool:
+                # closing a response mid-message closes the connection.
+                await _read_body(response, _PEEK, peek=True)
                 return Redirect(status, target)
             ctype, charset = _media_type(response.headers.get("content-type", ""))
             if status == 304 and (sent.etag or sent.last_modified):
+                # A 304 has no body, but until the end of the message is read httpcore
+                # counts the connection as busy and closes it: one new connection per 304.
+                await response.aread()
                 validators = _validators(response.headers, sent)
                 return Fetched(url, url, 304, ctype, None, None, validators, charset=charset)
             ok = 200 <= status < 300
