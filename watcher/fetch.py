@@ -32,6 +32,7 @@ from watcher.errors import FetchError
 from watcher.models import Fetched, Redirect, Validators
 
 Sleep = Callable[[float], Awaitable[None]]
+Gate = Callable[[], Awaitable[None]]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PEEK = 64 * 1024  # enough of an error page to recognise a block page
@@ -117,9 +118,14 @@ class HostLimiter:
         self._next_start: dict[str, float] = {}
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
+    async def slot(self, host: str, gate: Gate | None = None) -> AsyncIterator[None]:
+        """Hold one of ``host``'s slots. ``gate``, awaited once the slot is ours, lets the
+        caller hold back requests (while the pages already fetched wait to be parsed):
+        waiting there bounds what is in flight, where waiting before the slot would not."""
         key = host.lower()
         async with self._sems.setdefault(key, asyncio.Semaphore(self.concurrency)):
+            if gate is not None:
+                await gate()
             # Reserve a start time with no await in between, so spacing holds for any queue.
             now = time.monotonic()
             start = max(now, self._next_start.get(key, now))
@@ -375,9 +381,15 @@ class _Run:
     """
 
     def __init__(
-        self, client: httpx.AsyncClient, url: str, policy: FetchPolicy, sent: Validators
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        policy: FetchPolicy,
+        sent: Validators,
+        gate: Gate | None = None,
     ) -> None:
         self.client, self.url, self.policy, self.sent = client, url, policy, sent
+        self.gate = gate
         self.used = 0.0
         self.failures: list[_Failure] = []
 
@@ -387,7 +399,7 @@ class _Run:
         current, wire = self.url, 0.0
         try:
             while True:
-                async with limiter.slot(urlsplit(current).hostname or ""):
+                async with limiter.slot(urlsplit(current).hostname or "", self.gate):
                     started = time.monotonic()
                     try:
                         result = await self._hop(current)
@@ -501,17 +513,19 @@ async def fetch(
     limiter: HostLimiter,
     validators: Validators | None = None,
     sleep: Sleep = asyncio.sleep,
+    gate: Gate | None = None,
 ) -> Fetched:
     """Fetch `url`, retrying only what a later try could fix, within a bounded total time.
 
     Raises FetchError. `sleep` is injectable so tests can see the retry waits without them.
+    `gate` is awaited inside the host slot before each request (see `HostLimiter.slot`).
     """
     if _join(url, "") != url:
         raise FetchError("http", "not a usable http(s) URL", url=url)
     sent = Validators()
     if validators:
         sent = Validators(normalise_etag(validators.etag), validators.last_modified or None)
-    run = _Run(client, url, policy, sent)
+    run = _Run(client, url, policy, sent, gate)
 
     async def charged_sleep(seconds: float) -> None:
         run.used += seconds
