@@ -98,6 +98,7 @@ class Measure:
     bytes_added: int
     exit_code: int
     summary: dict[str, Any] = field(default_factory=dict)
+    server_cpu: float = 0.0  # CPU seconds the corpus server spent answering this process
 
     @property
     def cpu(self) -> float:
@@ -214,6 +215,14 @@ class Corpus:
         with urlopen(f"http://{self.hosts[0]}:{self.port}/_bench/state?{query}") as r:
             got = json.loads(r.read())
         assert all(got[k] == v for k, v in state.items()), got
+
+    def cpu(self) -> float:
+        """CPU seconds the server has used so far (Linux), to show it is not the bottleneck."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -400,7 +409,9 @@ def run_cycles(
             else:
                 shutil.copytree(base[tool.name], state)
             log = work / "logs" / f"run{run}-{cycle.name}-{tool.name}"
+            served = corpus.cpu()
             m, seen = tool.run(state, at, log)
+            m.server_cpu = corpus.cpu() - served
             expect(tool.name, cycle, n, n_changed, seen)
             results.setdefault(cycle.name, {}).setdefault(tool.name, []).append(m)
             print(
@@ -523,6 +534,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCH / "out", help="default bench/out")
     args = parser.parse_args()
 
+    if not (VENV_BIN / "watcher").exists():
+        raise SystemExit(f"bench: no watcher in {VENV_BIN}; run me with .venv/bin/python")
     out: Path = args.out.resolve()
     work = out / "work"
     shutil.rmtree(work, ignore_errors=True)
