@@ -120,16 +120,27 @@ class SiteServer:
 # --- the pages ---------------------------------------------------------------------------------
 
 
+def _fiscal_year(day: date) -> int:
+    return day.year + 1 if day.month >= 10 else day.year
+
+
 def stats_page(site: Site, files: list[date], facilities: int, updated: date) -> None:
-    """ICE Detention Management: one current spreadsheet, named by its release date."""
-    current = files[-1]
-    fy = current.year + 1 if current.month >= 10 else current.year
-    links = [
-        f'<li><a href="/doclib/detention/FY{fy % 100:02d}_detentionStats{current:%m%d%Y}.xlsx">'
-        f"FY{fy} Detention Statistics (XLSX, 1.2 MB)</a></li>",
+    """ICE Detention Management: the current fiscal year's spreadsheet, named by its release
+    date, plus the year-end file of each earlier fiscal year."""
+    latest: dict[int, date] = {}
+    for day in files:
+        latest[_fiscal_year(day)] = day
+    links = []
+    for fy in sorted(latest, reverse=True):
+        day = latest[fy]
+        links.append(
+            f'<li><a href="/doclib/detention/FY{fy % 100:02d}_detentionStats{day:%m%d%Y}.xlsx">'
+            f"FY{fy} Detention Statistics (XLSX, 1.2 MB)</a></li>"
+        )
+    links.append(
         '<li><a href="/doclib/detention/FY25_detentionStats09252025.xlsx">'
-        "FY2025 Detention Statistics (XLSX, 1.1 MB)</a></li>",
-    ]
+        "FY2025 Detention Statistics (XLSX, 1.1 MB)</a></li>"
+    )
     rows = "".join(
         f"<tr><td>Facility {i:03d}</td><td>City {i}</td><td>{FACILITY_STATES[i % 12]}</td>"
         f"<td>{(i * 37) % 900 + 20}</td></tr>"
