@@ -1,0 +1,323 @@
+"""When a recurring publication is due, and whether it is overdue: the ``stopped`` rule.
+
+A target with ``expect: {every, grace}`` is overdue once its newest publication is older than
+``every + grace``; with ``expect: auto`` the cadence is learned from the target's own history.
+"Newest" comes from the publication history (every item ever listed, and every document
+replaced in place), not only from what the page lists right now: a page that flips back to an
+older file for one check must not make the series look stopped, then fine, then stopped again.
+
+An item's publication date is the date it carries (``<time>``, text or file name), but never
+later than the day we first saw it. Everything here is pure over the store: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watcher.alerts import Observation
+from watcher.config import Config, Target
+from watcher.store import Store
+from watcher.urls import file_name
+
+# --- heuristics, each tied to a real page behaviour ---------------------------------------
+# expect: auto needs this many gaps between publications before it judges anything: ICE's
+# weekly Declined Detainer report ran for three issues and was suspended, and two gaps say
+# nothing about a cadence.
+AUTO_MIN_GAPS = 3
+# Only the most recent gaps are used. The detention-statistics page lists one current file
+# plus one year-end file per earlier year, so on the first capture the gaps are a year long;
+# once a few two-weekly releases have been seen, they must decide the cadence.
+AUTO_RECENT_GAPS = 12
+# A learned cadence is never shorter than a day (two files posted the same day are one issue).
+AUTO_FLOOR = timedelta(days=1)
+# Overdue after twice the typical gap: ICE detention statistics appear about every 14 days
+# (the median), so a release 16 days after the last is normal and 28 days is a stall.
+AUTO_MULTIPLIER = 2
+# A file first seen after our first capture whose date is more than the overdue threshold
+# older than the day we saw it is trusting a typo: FY23_detentionStats01192022.xlsx was
+# posted in 2023 with 2022 in its name. Such a file is dated the day we first saw it, so a
+# wrong year can make a target look neither stale nor fresh.
+
+Mode = str  # "items" (dated publications) or "content" (last real content change)
+
+
+@dataclass(frozen=True)
+class Publication:
+    key: str
+    title: str
+    url: str
+    date: date  # the effective publication date
+    seen: datetime  # when we first saw this publication (or saw it replaced)
+    how: str  # "listed", "replaced" or "content"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DueInfo:
+    """When the target's next publication is due. ``due_at`` is None while learning."""
+
+    newest_title: str | None
+    newest_url: str | None
+    newest_date: date | None
+    first_seen: datetime | None
+    every: timedelta | None
+    grace: timedelta
+    due_at: datetime | None
+    learned: bool
+    note: str
+    overdue: bool = False
+    mode: Mode = "items"
+    gaps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "newest": {
+                "title": self.newest_title,
+                "url": self.newest_url,
+                "date": self.newest_date.isoformat() if self.newest_date else None,
+                "first_seen": self.first_seen.isoformat() if self.first_seen else None,
+            },
+            "every": _span(self.every) if self.every else None,
+            "grace": _span(self.grace),
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "learned": self.learned,
+            "overdue": self.overdue,
+            "note": self.note,
+        }
+
+
+def due_info(store: Store, config: Config, target: Target, now: datetime) -> DueInfo | None:
+    """When ``target`` is next due, for ``watcher status`` and the digest; None without
+    ``expect``."""
+    return due(store.db, config, target, now)
+
+
+def due(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -> DueInfo | None:
+    expect = target.expect
+    if expect is None:
+        return None
+    tz = ZoneInfo(config.settings.timezone)
+    first = _first_capture(db, target.id)
+    if first is None:
+        return DueInfo(
+            None, None, None, None, expect.every, expect.grace, None, False, "not checked yet"
+        )
+    if not expect.auto:
+        assert expect.every is not None
+        pubs, mode = publications(db, target.id, tz, first, distrust=expect.every + expect.grace)
+        return _due(pubs, mode, expect.every, expect.grace, tz, now, learned=False, gaps=0)
+    pubs, mode = publications(db, target.id, tz, first, distrust=None)
+    typical, gaps = learn(pubs)
+    if typical is not None:
+        pubs, mode = publications(db, target.id, tz, first, distrust=typical * AUTO_MULTIPLIER)
+        typical, gaps = learn(pubs)
+    if typical is None:
+        newest = max(pubs, key=_order) if pubs else None
+        note = f"learning cadence: {min(gaps, AUTO_MIN_GAPS - 1)} of {AUTO_MIN_GAPS} gaps seen"
+        return DueInfo(
+            newest.title if newest else None,
+            newest.url if newest else None,
+            newest.date if newest else None,
+            newest.seen if newest else None,
+            None,
+            timedelta(0),
+            None,
+            False,
+            note,
+            mode=mode,
+            gaps=gaps,
+        )
+    grace = typical * (AUTO_MULTIPLIER - 1)
+    return _due(pubs, mode, typical, grace, tz, now, learned=True, gaps=gaps)
+
+
+def learn(pubs: list[Publication]) -> tuple[timedelta | None, int]:
+    """The typical gap between publications (median of the recent ones), and how many gaps
+    the history holds. None until ``AUTO_MIN_GAPS`` gaps have been seen."""
+    dates = sorted({p.date for p in pubs})
+    gaps = [(b - a).days for a, b in itertools.pairwise(dates)]
+    if len(gaps) < AUTO_MIN_GAPS:
+        return None, len(gaps)
+    median = statistics.median(gaps[-AUTO_RECENT_GAPS:])
+    return max(AUTO_FLOOR, timedelta(days=median)), len(gaps)
+
+
+def stopped(
+    db: sqlite3.Connection, config: Config, target: Target, now: datetime
+) -> Observation | None:
+    """The ``stopped`` condition, if it holds now."""
+    info = due(db, config, target, now)
+    if info is None or not info.overdue:
+        return None
+    return Observation(
+        kind="stopped",
+        subject="page",
+        title=info.newest_title or target.label,
+        url=info.newest_url or target.url,
+        summary=info.note,
+        data={"due": info.to_dict()},
+    )
+
+
+def recovery(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -> str:
+    """What a resolved ``stopped`` alert says: the issue that ended the wait."""
+    info = due(db, config, target, now)
+    if info is None or info.newest_date is None:
+        return "The publication is no longer overdue"
+    seen = f", first seen {info.first_seen.date().isoformat()}" if info.first_seen else ""
+    what = "Content changed" if info.mode == "content" else f"New issue: {info.newest_title}"
+    return f"{what} (dated {info.newest_date.isoformat()}{seen})"
+
+
+def publications(
+    db: sqlite3.Connection,
+    target_id: str,
+    tz: ZoneInfo,
+    first_capture: datetime,
+    *,
+    distrust: timedelta | None,
+) -> tuple[list[Publication], Mode]:
+    """Every publication of the target, with its effective date.
+
+    Dated items count; undated ones only when no item has a date, in which case the last
+    real content change stands in (EOIR's decision tables carry no dates). A document
+    replaced in place is a new publication on the day it was seen replaced. Items that moved
+    to a new URL are counted once, under their new URL, which keeps their first-seen time.
+    """
+    rows = db.execute(
+        "SELECT key, title, url, type, date, first_seen FROM items"
+        " WHERE target_id=? AND moved_to IS NULL",
+        (target_id,),
+    ).fetchall()
+    pubs: list[Publication] = []
+    for r in rows:
+        if not r["date"]:
+            continue
+        seen = _utc(r["first_seen"])
+        seen_day = seen.astimezone(tz).date()
+        written = date.fromisoformat(r["date"])
+        eff, note = min(written, seen_day), ""
+        if distrust is not None and seen > first_capture and seen_day - written > distrust:
+            eff, note = seen_day, f"date {written.isoformat()} in its name ignored"
+        pubs.append(Publication(r["key"], _name(r), r["url"], eff, seen, "listed", note))
+    mode: Mode = "items"
+    if not pubs:
+        mode = "content"
+        changes = [
+            _utc(r[0])
+            for r in db.execute(
+                "SELECT taken_at FROM snapshots WHERE target_id=? AND real_change=1",
+                (target_id,),
+            )
+        ] or [first_capture]  # nothing changed since we started watching
+        for at in changes:
+            pubs.append(
+                Publication("", "content change", "", at.astimezone(tz).date(), at, "content")
+            )
+    for r in db.execute(
+        "SELECT key, title, url, at FROM replacements WHERE target_id=?", (target_id,)
+    ):
+        at = _utc(r["at"])
+        name = file_name(r["url"]) or r["title"]
+        pubs.append(
+            Publication(
+                r["key"],
+                name,
+                r["url"],
+                at.astimezone(tz).date(),
+                at,
+                "replaced",
+                "replaced in place",
+            )
+        )
+    return pubs, mode
+
+
+def _due(
+    pubs: list[Publication],
+    mode: Mode,
+    every: timedelta,
+    grace: timedelta,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    learned: bool,
+    gaps: int,
+) -> DueInfo:
+    newest = max(pubs, key=_order)
+    due_at = datetime.combine(newest.date, time(0), tzinfo=tz) + every + grace
+    overdue = now > due_at
+    days = (now.astimezone(tz).date() - newest.date).days
+    if learned:
+        expected = f"usually every {_span(every)}, learned from {gaps} gaps"
+    else:
+        expected = f"expected every {_span(every)}" + (f" + {_span(grace)}" if grace else "")
+    if mode == "content":
+        what = f"No content change for {_days(days)} ({expected})"
+        where = f"last change seen {newest.seen.astimezone(tz).date().isoformat()}"
+    else:
+        what = f"No new issue for {_days(days)} ({expected})"
+        where = (
+            f"newest: {newest.title}, first seen {newest.seen.astimezone(tz).date().isoformat()}"
+        )
+        if newest.note:
+            where += f" ({newest.note})"
+    note = f"{what}; {where}" if overdue else f"due by {due_at.date().isoformat()}; {where}"
+    return DueInfo(
+        newest.title if mode == "items" or newest.how == "replaced" else None,
+        newest.url or None,
+        newest.date,
+        newest.seen,
+        every,
+        grace,
+        due_at,
+        learned,
+        note,
+        overdue=overdue,
+        mode=mode,
+        gaps=gaps,
+    )
+
+
+def _order(p: Publication) -> tuple[date, datetime]:
+    return (p.date, p.seen)
+
+
+def _first_capture(db: sqlite3.Connection, target_id: str) -> datetime | None:
+    row = db.execute(
+        "SELECT MIN(taken_at) FROM snapshots WHERE target_id=? AND verdict IS NULL", (target_id,)
+    ).fetchone()
+    return _utc(row[0]) if row and row[0] else None
+
+
+def _name(row: sqlite3.Row) -> str:
+    """Spreadsheets are best named by their file (the name carries the release date);
+    listing entries by their title."""
+    name = file_name(row["url"])
+    if row["type"] != "html" and "." in name:
+        return name
+    return str(row["title"] or name or row["url"])
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _days(n: int) -> str:
+    return f"{n} day" + ("" if n == 1 else "s")
+
+
+def _span(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f}d"
+    return f"{seconds}s"
