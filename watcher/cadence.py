@@ -30,9 +30,11 @@ from watcher.urls import file_name
 # weekly Declined Detainer report ran for three issues and was suspended, and two gaps say
 # nothing about a cadence.
 AUTO_MIN_GAPS = 3
-# Only the most recent gaps are used. The detention-statistics page lists one current file
-# plus one year-end file per earlier year, so on the first capture the gaps are a year long;
-# once a few two-weekly releases have been seen, they must decide the cadence.
+# Gaps are learned from releases we saw appear, starting from the newest publication of our
+# first capture. The first capture's own list is not a cadence: the detention-statistics
+# page lists the current file plus one year-end file per earlier year, a year apart each,
+# while the series itself comes out every two weeks.
+# Only the most recent gaps count, so a series that changes its rhythm is relearned.
 AUTO_RECENT_GAPS = 12
 # A learned cadence is never shorter than a day (two files posted the same day are one issue).
 AUTO_FLOOR = timedelta(days=1)
@@ -113,10 +115,10 @@ def due(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -
         pubs, mode = publications(db, target.id, tz, first, distrust=expect.every + expect.grace)
         return _due(pubs, mode, expect.every, expect.grace, tz, now, learned=False, gaps=0)
     pubs, mode = publications(db, target.id, tz, first, distrust=None)
-    typical, gaps = learn(pubs)
+    typical, gaps = learn(pubs, first)
     if typical is not None:
         pubs, mode = publications(db, target.id, tz, first, distrust=typical * AUTO_MULTIPLIER)
-        typical, gaps = learn(pubs)
+        typical, gaps = learn(pubs, first)
     if typical is None:
         newest = max(pubs, key=_order) if pubs else None
         note = f"learning cadence: {min(gaps, AUTO_MIN_GAPS - 1)} of {AUTO_MIN_GAPS} gaps seen"
@@ -137,10 +139,13 @@ def due(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -
     return _due(pubs, mode, typical, grace, tz, now, learned=True, gaps=gaps)
 
 
-def learn(pubs: list[Publication]) -> tuple[timedelta | None, int]:
-    """The typical gap between publications (median of the recent ones), and how many gaps
-    the history holds. None until ``AUTO_MIN_GAPS`` gaps have been seen."""
-    dates = sorted({p.date for p in pubs})
+def learn(pubs: list[Publication], first_capture: datetime) -> tuple[timedelta | None, int]:
+    """The typical gap between releases we saw appear (median of the recent ones), and how
+    many gaps that history holds. None until ``AUTO_MIN_GAPS`` gaps have been seen."""
+    before = [p for p in pubs if p.seen <= first_capture]
+    observed = [p for p in pubs if p.seen > first_capture]
+    anchor = [max(before, key=_order)] if before else []
+    dates = sorted({p.date for p in anchor + observed})
     gaps = [(b - a).days for a, b in itertools.pairwise(dates)]
     if len(gaps) < AUTO_MIN_GAPS:
         return None, len(gaps)
@@ -166,13 +171,21 @@ def stopped(
 
 
 def recovery(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -> str:
-    """What a resolved ``stopped`` alert says: the issue that ended the wait."""
+    """What a resolved ``stopped`` alert says: the issue that ended the wait, and the wait."""
     info = due(db, config, target, now)
     if info is None or info.newest_date is None:
         return "The publication is no longer overdue"
-    seen = f", first seen {info.first_seen.date().isoformat()}" if info.first_seen else ""
+    tz = ZoneInfo(config.settings.timezone)
+    seen = info.first_seen.astimezone(tz).date().isoformat() if info.first_seen else "?"
     what = "Content changed" if info.mode == "content" else f"New issue: {info.newest_title}"
-    return f"{what} (dated {info.newest_date.isoformat()}{seen})"
+    text = f"{what} (dated {info.newest_date.isoformat()}, first seen {seen})"
+    first = _first_capture(db, target.id)
+    if first is not None:
+        pubs, _ = publications(db, target.id, tz, first, distrust=None)
+        earlier = [p.date for p in pubs if p.date < info.newest_date]
+        if earlier:
+            text += f", {_days((info.newest_date - max(earlier)).days)} after the previous one"
+    return text
 
 
 def publications(

@@ -252,8 +252,6 @@ def events_from_changes(changes: Changes, page_url: str) -> list[Event]:
             )
         )
     parts = []
-    if c.text_changed:
-        parts.append(f"text +{c.lines_added} −{c.lines_removed} lines")
     if changes.returned:
         parts.append(
             count(len(changes.returned), "earlier publication")
@@ -270,6 +268,8 @@ def events_from_changes(changes: Changes, page_url: str) -> list[Event]:
         parts.append(
             count(len(changes.rolled), "older entry", "older entries") + " rolled off the listing"
         )
+    if c.text_changed:
+        parts.append(f"text +{c.lines_added} −{c.lines_removed} lines")
     for t in c.tables[:TABLES_LISTED]:
         before = f"{t.before.rows}×{t.before.columns}" if t.before else "none"
         after = f"{t.after.rows}×{t.after.columns}" if t.after else "none"
