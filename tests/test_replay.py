@@ -169,3 +169,80 @@ def test_eoir_volume_28_versions_are_moves_not_disappearances(
     assert r.alerts() == []
     db = r.db()
     assert db.execute("SELECT COUNT(*) FROM items WHERE gone_reason='removed'").fetchone()[0] == 0
+
+
+def test_a_page_reverting_to_an_older_file_and_flapping_never_alerts_per_check(
+    server: PageServer, watcher: Watcher
+) -> None:
+    older, newer = date(2025, 9, 10), date(2025, 9, 25)
+    r = Replay(watcher, server)
+    r.setup("/detain/detention-management", STATS_TARGET)
+    at = twelve_hourly("2025-09-25T12:00", 10)
+    server.set("/detain/detention-management", detention_page(older))
+    r.check(at[0])
+    server.set("/detain/detention-management", detention_page(newer))
+    assert r.check(at[1]).kinds == ["added", "changed"]
+    server.set("/detain/detention-management", detention_page(older))
+    reverted = r.check(at[2])
+    assert "added" not in reverted.kinds and reverted.kinds[0] == "changed"
+    assert reverted.events("changed")[0]["summary"].startswith(
+        "Reverted to an earlier file: FY25_detentionStats09102025.xlsx"
+        " instead of FY25_detentionStats09252025.xlsx"
+    )
+    assert reverted.target["newest"]["date"] == "2025-09-10"  # the newest date falls back
+    assert reverted.code == 0
+    # Then it flips back and forth on every check.
+    for i, when in enumerate(at[3:]):
+        server.set("/detain/detention-management", detention_page(newer if i % 2 == 0 else older))
+        c = r.check(when)
+        assert "added" not in c.kinds and c.code == 0 and c.target["firing"] == []
+    assert r.alerts() == [] and r.recovered() == []
+
+
+XLSX = {"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def serve_file(server: PageServer, name: str, body: bytes, tag: str) -> None:
+    server.set(f"/doclib/detention/{name}", body, headers={**XLSX, "ETag": f'"{tag}"'})
+
+
+def test_documents_replaced_in_place_gone_or_cut_down(server: PageServer, watcher: Watcher) -> None:
+    r = Replay(watcher, server)
+    r.setup("/detain/detention-management", STATS_TARGET + "    documents: true\n")
+    current = "FY25_detentionStats09252025.xlsx"
+    files = ["FY24_detentionStats09302024.xlsx", "FY23_detentionStats01192022.xlsx"]
+    server.set("/detain/detention-management", detention_page(date(2025, 9, 25)))
+    serve_file(server, current, b"PK" + b"a" * 50_000, "v1")
+    for name in files:
+        serve_file(server, name, b"PK" + b"b" * 40_000, "v1")
+    at = [f"2025-10-{d:02d}T12:00:00+00:00" for d in range(14, 31)]
+    assert r.check(at[0]).kinds == []
+    assert r.check(at[1]).kinds == []
+    hits = len(server.hits(f"/doclib/detention/{current}"))
+    assert r.check(at[2]).kinds == ["stopped"]  # 10-16: 21 days after 09-25
+    assert len(server.hits(f"/doclib/detention/{current}")) == hits + 1  # a HEAD, no download
+    # ICE replaces the current spreadsheet in place with newer data: a new publication.
+    serve_file(server, current, b"PK" + b"c" * 52_000, "v2")
+    replaced = r.check(at[3])
+    assert replaced.kinds == ["added", "recovered"]
+    (added,) = replaced.events("added")
+    assert added["subject"] == "document"
+    assert added["summary"] == f"{current} replaced in place (new content at the same URL)"
+    assert replaced.target["due"]["newest"]["title"] == current
+    # A year-end file starts answering 404 while still linked.
+    server.set(f"/doclib/detention/{files[0]}", b"<title>Page Not Found</title>", status=404)
+    # Another is cut to a tenth of its size.
+    serve_file(server, files[1], b"PK" + b"b" * 4_000, "v2")
+    first = r.check(at[4])
+    assert sorted(first.kinds) == ["added", "disappeared", "shrank"]
+    assert first.code == 0
+    second = r.check(at[5])
+    assert second.code == 1 and second.target["firing"] == ["disappeared", "shrank"]
+    (gone,) = second.events("disappeared")
+    assert gone["subject"] == "document" and files[0] in gone["url"]
+    (cut,) = second.events("shrank")
+    assert cut["subject"] == "document" and "40,002 → 4,002 bytes" in cut["summary"]
+    serve_file(server, files[0], b"PK" + b"b" * 40_000, "v1")
+    serve_file(server, files[1], b"PK" + b"b" * 40_000, "v3")
+    back = r.check(at[6])
+    assert back.code == 0 and back.kinds.count("recovered") == 2

@@ -252,11 +252,11 @@ def events_from_changes(changes: Changes, page_url: str) -> list[Event]:
             )
         )
     parts = []
-    if changes.returned:
+    restored = {b.key for _, b in changes.reverted}
+    returned = [i for i in changes.returned if i.key not in restored]
+    if returned:
         parts.append(
-            count(len(changes.returned), "earlier publication")
-            + " listed again: "
-            + titles(changes.returned)
+            count(len(returned), "earlier publication") + " listed again: " + titles(returned)
         )
     for withdrawn, back in changes.reverted:
         parts.append(f"reverted to an earlier file: {_name(back)} instead of {_name(withdrawn)}")

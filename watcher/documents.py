@@ -182,7 +182,9 @@ def record(
         gone_since = row.get("gone_since")
         if status in GONE_STATUSES:
             gone_since = gone_since or at
-            gone.append(_doc(r.item, row, {"status": status}))
+            # A link that never worked is a broken link, not a document that disappeared.
+            if row.get("ok_at"):
+                gone.append(_doc(r.item, row, {"status": status}))
         elif r.status == 200:
             gone_since = None
         db.execute(

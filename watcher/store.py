@@ -304,6 +304,19 @@ class Store:
             sql, args = sql + " AND at>=?", [*args, since]
         return self.db.execute(sql + " ORDER BY id", args).fetchall()
 
+    def alerts(self, target_id: str | None = None, *, open_only: bool = False) -> list[AlertRow]:
+        """Alerts oldest first; ``open_only`` keeps pending and firing ones."""
+        sql, args = "SELECT * FROM alerts WHERE 1=1", list[str]()
+        if target_id:
+            sql, args = sql + " AND target_id=?", [*args, target_id]
+        if open_only:
+            sql += " AND state!='resolved'"
+        return [alert_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def muted_until(self, target_id: str) -> str | None:
+        row = self.db.execute("SELECT muted_until FROM targets WHERE id=?", (target_id,)).fetchone()
+        return row[0] if row and row[0] else None
+
 
 _CHECK_COLUMNS = (
     "id, target_id, checked_at, outcome, http_status, error_kind, error_message, final_url, "
