@@ -317,7 +317,7 @@ def unmute(target_id: str, config_path: Path, data_dir: Path | None) -> None:
 @click.option("--at", "at", help="Judge due dates as of this ISO-8601 time.")
 def status(config_path: Path, data_dir: Path | None, as_json: bool, at: str | None) -> None:
     """One row per target: last check, state, items, newest publication, open alerts."""
-    from watcher.views import notification_problems, print_status
+    from watcher.views import notification_problems, print_status, wide_console
     from watcher.views import status as build_status
 
     config = load_config(config_path)
@@ -329,7 +329,7 @@ def status(config_path: Path, data_dir: Path | None, as_json: bool, at: str | No
         doc = {"targets": [r.to_dict() for r in rows], "notify_problems": problems}
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        print_status(rows, problems, Console())
+        print_status(rows, problems, wide_console())
 
 
 @main.command()

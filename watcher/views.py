@@ -107,10 +107,19 @@ def notification_problems(store: Store, now: datetime) -> list[str]:
     return list(notify_problems(store.db, now=now))
 
 
+def wide_console() -> Console:
+    """A terminal's own width; 160 columns when piped, so rows stay readable in a log."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    return console
+
+
 def print_status(rows: list[Status], problems: list[str], console: Console) -> None:
     table = Table(title="watcher status", title_justify="left")
     for name in ("target", "last check", "state", "items", "newest", "next due", "open alerts"):
-        table.add_column(name, overflow="fold")
+        wrap = name in ("newest", "open alerts", "state")
+        table.add_column(name, overflow="fold", no_wrap=not wrap)
     for s in rows:
         last = f"{_short(s.last.checked_at)} {s.last.outcome}" if s.last else "never"
         newest = f"{s.newest['date']} {s.newest['title'][:40]}" if s.newest else "—"
