@@ -87,6 +87,10 @@ class Check:
     at: str
     code: int
     target: dict[str, Any]
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def of(self, target_id: str) -> dict[str, Any]:
+        return next(t for t in self.report["targets"] if t["id"] == target_id)
 
     @property
     def kinds(self) -> list[str]:
@@ -114,7 +118,7 @@ class Replay:
     def check(self, at: datetime | str) -> Check:
         stamp = at if isinstance(at, str) else at.isoformat()
         code, report = self.watcher.check("--no-notify", at=stamp)
-        c = Check(stamp, code, report["targets"][0])
+        c = Check(stamp, code, report["targets"][0], report)
         self.checks.append(c)
         return c
 
@@ -123,28 +127,36 @@ class Replay:
         db.row_factory = sqlite3.Row
         return db
 
-    def alerts(self) -> list[sqlite3.Row]:
+    def alerts(self, target: str = "page") -> list[sqlite3.Row]:
         """Alerts that fired (pending ones that cleared were never news)."""
-        return self.db().execute("SELECT * FROM alerts WHERE fired_at IS NOT NULL").fetchall()
+        return (
+            self.db()
+            .execute("SELECT * FROM alerts WHERE fired_at IS NOT NULL AND target_id=?", (target,))
+            .fetchall()
+        )
 
-    def recovered(self) -> list[sqlite3.Row]:
-        return self.db().execute("SELECT * FROM events WHERE kind='recovered'").fetchall()
+    def recovered(self, target: str = "page") -> list[sqlite3.Row]:
+        return (
+            self.db()
+            .execute("SELECT * FROM events WHERE kind='recovered' AND target_id=?", (target,))
+            .fetchall()
+        )
 
     def outbox(self) -> list[dict[str, Any]]:
         rows = self.db().execute("SELECT dedupe_key, payload FROM outbox ORDER BY id").fetchall()
         return [{"key": r[0], **json.loads(r[1])} for r in rows]
 
-    def timeline(self) -> list[tuple[str, str, str]]:
+    def timeline(self, target: str = "page") -> list[tuple[str, str, str]]:
         """(kind, check time, summary) for every alert when it fired, and every recovery."""
         db = self.db()
         out = []
-        for a in self.alerts():
+        for a in self.alerts(target):
             event = db.execute(
-                "SELECT summary FROM events WHERE kind=? AND subject=? AND at=?",
-                (a["kind"], a["subject"], a["fired_at"]),
+                "SELECT summary FROM events WHERE kind=? AND subject=? AND at=? AND target_id=?",
+                (a["kind"], a["subject"], a["fired_at"], target),
             ).fetchone()
             out.append((a["kind"], a["fired_at"], event[0]))
-        out += [("recovered", e["at"], e["summary"]) for e in self.recovered()]
+        out += [("recovered", e["at"], e["summary"]) for e in self.recovered(target)]
         return sorted(out, key=lambda t: t[1])
 
 

@@ -51,7 +51,13 @@ def test_detention_statistics_stall_fires_stopped_once_then_recovers(
     server: PageServer, watcher: Watcher
 ) -> None:
     r = Replay(watcher, server)
-    r.setup("/detain/detention-management", STATS_TARGET)
+    # The same page twice: once with the cadence stated, once with `expect: auto`.
+    auto = STATS_TARGET.replace("{every: 14d, grace: 7d}", "auto")
+    r.setup(
+        "/detain/detention-management",
+        STATS_TARGET
+        + f"  - id: auto\n    url: {server.url('/detain/detention-management')}\n{auto}",
+    )
     for at in days(datetime(2025, 7, 28, 12, tzinfo=UTC), datetime(2025, 12, 12, 12, tzinfo=UTC)):
         server.set("/detain/detention-management", stats_on(at.date()))
         r.check(at)
@@ -67,9 +73,24 @@ def test_detention_statistics_stall_fires_stopped_once_then_recovers(
         "newest: FY25_detentionStats09252025.xlsx, first seen 2025-09-25"
     )
     assert timeline[1][2].startswith("New issue: FY26_detentionStats11112025.xlsx")
-    firing = [c.at[:10] for c in r.checks if c.code == 1]
-    assert firing[0] == "2025-10-16" and firing[-1] == "2025-11-10"
-    assert len(firing) == 26 and all(c.target["firing"] == ["stopped"] for c in r.checks if c.code)
+    firing = [c.at[:10] for c in r.checks if c.target["firing"]]
+    assert firing[0] == "2025-10-16" and firing[-1] == "2025-11-10" and len(firing) == 26
+    assert all(c.target["firing"] in ([], ["stopped"]) for c in r.checks)
+    # expect: auto says it is still learning, then learns 14 days from the releases it saw
+    # (07-28 → 08-11 → 08-27 → 09-10) and calls the stall after twice the median.
+    learning = r.checks[0].of("auto")["due"]
+    assert learning["note"] == "learning cadence: 0 of 3 gaps seen" and learning["due_at"] is None
+    assert r.checks[30].of("auto")["due"]["note"].startswith("learning cadence: 2 of 3")
+    for line in r.timeline("auto"):
+        print("auto", *line, sep=" | ")
+    assert [(k, at) for k, at, _ in r.timeline("auto")] == [
+        ("stopped", "2025-10-24T12:00:00+00:00"),
+        ("recovered", "2025-11-11T12:00:00+00:00"),
+    ]
+    # Gaps 14, 16, 14, 15: a median of 14.5 days, overdue after 29.
+    assert r.timeline("auto")[0][2].startswith(
+        "No new issue for 29 days (usually every 14.5d, learned from 4 gaps)"
+    )
     # Each new release is an `added`; the file it replaces is not a disappearance.
     added = [c.at[:10] for c in r.checks if "added" in c.kinds]
     assert added == [d.isoformat() for d in RELEASES[1:]]

@@ -327,10 +327,11 @@ def _days(n: int) -> str:
 
 
 def _span(d: timedelta) -> str:
+    """``14d``, ``14.5d``, ``36h``: the units targets.yaml is written in."""
     seconds = int(d.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    if seconds >= 86400 and (seconds % 86400 == 0 or seconds % 3600 != 0 or seconds > 7 * 86400):
+        return f"{seconds / 86400:.1f}".removesuffix(".0") + "d"
+    for unit, size in (("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
-    if seconds >= 86400:
-        return f"{seconds / 86400:.1f}d"
     return f"{seconds}s"

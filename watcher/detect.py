@@ -51,8 +51,8 @@ class Changes:
         out: dict[str, tuple[str, str | None]] = {}
         for m in self.moved:
             out[m.old.key] = ("moved", m.new.key)
-        for old, new in self.superseded:
-            out[old.key] = ("superseded", new.key)
+        for old, _ in self.superseded:
+            out[old.key] = ("superseded", None)  # still a publication: only moves point on
         for item in self.rolled:
             out[item.key] = ("rolled", None)
         for item in self.removed:
