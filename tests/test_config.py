@@ -220,3 +220,16 @@ def test_check_refuses_to_start_on_invalid_config(tmp_path: Path) -> None:
     assert result.output.count("\n") == 1
     assert "did you mean 'interval'" in result.output
     assert not (tmp_path / "snapshots").exists()
+
+
+def test_errors_never_echo_a_secret(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    repeat: 24h\n",
+        "    repeat: 24h\n  digest:\n    to: [a@b.org]\n    from: w@b.org\n"
+        "    smtp: {host: mail.b.org, password: 123456789}\n",
+    )
+    message = error_of(tmp_path, text)
+    assert "123456789" not in message
+    assert message.endswith(
+        "notify.digest.smtp.password: expected text, got a value of another type"
+    )

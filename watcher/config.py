@@ -322,6 +322,8 @@ def _substitute(
     return value
 
 
+# Never echo these back in an error message: the value may be a real secret.
+_SECRET_KEYS = {"password", "token", "webhook_url", "username"}
 _TYPE_WORDS = {
     "int_parsing": "a whole number",
     "int_type": "a whole number",
@@ -359,6 +361,8 @@ def _message(e: Any, at: tuple[str | int, ...]) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind in _TYPE_WORDS:
+        if at and at[-1] in _SECRET_KEYS:
+            return f"expected {_TYPE_WORDS[kind]}, got a value of another type"
         return f"expected {_TYPE_WORDS[kind]}, got {_show(given)}"
     if kind == "string_pattern_mismatch" and at[-1:] == ("id",):
         return f"invalid id {_show(given)} (use lower-case letters, digits and '-')"

@@ -26,8 +26,10 @@ from rich.table import Table
 from rich.text import Text
 
 from watcher.check import check_targets
-from watcher.config import load_config
+from watcher.config import Config, load_config
 from watcher.demo_site import Site, SiteServer, demo_targets, timeline
+from watcher.digest import build_digest
+from watcher.mailer import render_digest
 from watcher.models import Notice
 from watcher.notify import deliver_slack
 from watcher.slack import build_message
@@ -137,15 +139,13 @@ def run_demo(console: Console, workdir: Path | None = None) -> list[Fired]:
     return fired
 
 
-def write_digest(config: Any, store: Store, workdir: Path, now: datetime) -> Path:
+def write_digest(config: Config, store: Store, workdir: Path, now: datetime) -> Path:
     """The digest for the whole demo window, as the morning email would show it."""
     path = workdir / "digest.html"
-    try:
-        from watcher.digest import preview_html  # type: ignore[attr-defined]
-    except ImportError:
-        path.write_text("<p>digest not available</p>")
-        return path
-    path.write_text(preview_html(config, store, now=now, since=timedelta(days=60)))
+    digest = build_digest(
+        store, config, start=now - timedelta(days=60), end=now + timedelta(hours=1)
+    )
+    path.write_text(render_digest(digest).html, encoding="utf-8")
     return path
 
 
