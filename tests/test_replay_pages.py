@@ -3,7 +3,9 @@ firewall blocks and a flaky 503 must never be reported as a disappearance."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -141,3 +143,33 @@ def test_a_page_never_read_is_an_error_not_a_disappearance(
     c = r.check(AT[0])
     assert c.kinds == ["error"]
     assert "never been read" in c.target["events"][0]["summary"]
+
+
+def test_a_host_name_that_stops_resolving_is_a_disappearance(
+    server: PageServer, watcher: Watcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+    resolves = {"www.agency.example.gov": True}
+
+    def fake(host: object, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name in resolves:
+            if not resolves[str(name)]:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            host = server.host
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    server.set(PATH, FOIA_PAGE)
+    watcher.write(f"  - id: page\n    url: http://www.agency.example.gov:{server.port}{PATH}\n")
+    r = Replay(watcher, server)
+    assert r.check(AT[0]).target["items"] == 25
+    resolves["www.agency.example.gov"] = False
+    first = r.check(AT[1])
+    assert first.kinds == ["disappeared"] and first.target["error"]["class"] == "dns"
+    assert first.target["events"][0]["summary"].startswith(
+        "www.agency.example.gov no longer resolves (DNS)"
+    )
+    assert r.check(AT[2]).target["firing"] == ["disappeared"]
+    resolves["www.agency.example.gov"] = True
+    assert r.check(AT[3]).kinds == ["recovered"]
