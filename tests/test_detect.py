@@ -175,3 +175,12 @@ def test_tables_compare_by_shape() -> None:
     b = Page("u", "t", tables=[TableShape("Facilities", 172, 12)])
     c = run([], [])
     assert compare(a, b).tables and not c.real_change  # type: ignore[attr-defined]
+
+
+def test_at_the_fiscal_year_rollover_the_next_file_supersedes_the_last() -> None:
+    # The link text changes with the fiscal year, so no title matches; the file names still
+    # say this is the next release of the same spreadsheet.
+    old = xlsx("FY26_detentionStats09172026.xlsx", "FY2026 Detention Statistics", date(2026, 9, 17))
+    new = xlsx("FY27_detentionStats10022026.xlsx", "FY2027 Detention Statistics", date(2026, 10, 2))
+    c = run([old], [new])
+    assert c.added == [new] and c.removed == [] and c.superseded == [(old, new)]  # type: ignore[attr-defined]

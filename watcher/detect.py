@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from watcher.compare import Comparison, Move, match_moves
 from watcher.errors import FetchError
 from watcher.models import Event, Item, Page
+from watcher.urls import file_name
 
 # --- heuristics, each tied to a real page behaviour ---------------------------------------
 # 404 and 410 say the page is gone. Anything else that fails (5xx, a firewall's 403, a
@@ -27,6 +28,9 @@ HOME_PATH = re.compile(r"^/*(?:index\.[a-z]+|home[a-z-]*(?:\.[a-z]+)?)?/*$", re.
 # A redirect is "related" (the page moved, it did not vanish) when the new path shares its
 # first segment with the old one, or its last one: justice.gov moved /eoir/volume-28 within
 # /eoir/, and ICE renames sections while keeping the page's own slug.
+# A file name keeps this many letters once its digits are blanked, or it names no series.
+SERIES_MIN_LETTERS = 6
+_DIGITS = re.compile(r"\d+")
 TITLES_LISTED = 10
 # EOIR's volume pages put each decision in a table of its own; listing all 80 is noise.
 TABLES_LISTED = 3
@@ -105,6 +109,10 @@ def classify(
                 gone.append(old)
         else:
             changes.moved.append(move)
+    for old, new in _same_series(gone, comparison.added):
+        if new.date and old.date and new.date > old.date:
+            gone.remove(old)
+            changes.superseded.append((old, new))
     fresh: list[Item] = []
     for item in came:
         (changes.returned if item.key in seen else fresh).append(item)
@@ -119,6 +127,37 @@ def classify(
     else:
         changes.removed = gone
     return changes
+
+
+def series_stem(item: Item) -> str | None:
+    """The file name with its digits blanked: ``fy#_detentionstats#.xlsx``. Names with too
+    few letters left (EOIR's ``4070.pdf``, download paths) name no series."""
+    name = file_name(item.url).lower()
+    stem, dot, _ = name.rpartition(".")
+    if not dot or sum(c.isalpha() for c in stem) < SERIES_MIN_LETTERS:
+        return None
+    return _DIGITS.sub("#", name)
+
+
+def _same_series(gone: list[Item], came: list[Item]) -> list[tuple[Item, Item]]:
+    """Pairs of a vanished and a new file of the same dated series, one of each per stem.
+
+    At a fiscal-year rollover the link text changes with the file ("FY2026 Detention
+    Statistics" becomes "FY2027 ..."), so no title matches; the file names still say it is
+    the next release of the same spreadsheet.
+    """
+    index: dict[str, list[Item]] = {}
+    for item in came:
+        stem = series_stem(item)
+        if stem and item.date:
+            index.setdefault(stem, []).append(item)
+    pairs = []
+    for item in gone:
+        stem = series_stem(item)
+        olds = [g for g in gone if series_stem(g) == stem]
+        if stem and item.date and len(index.get(stem, [])) == 1 and len(olds) == 1:
+            pairs.append((item, index[stem][0]))
+    return pairs
 
 
 def _rolled_off(gone: list[Item], added: list[Item], before: Page, after: Page) -> bool:
