@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from watcher.alerts import Observation
 from watcher.config import Config, Target
+from watcher.models import iso
 from watcher.store import Store
 from watcher.urls import file_name
 
@@ -45,6 +46,9 @@ AUTO_MULTIPLIER = 2
 # older than the day we saw it is trusting a typo: FY23_detentionStats01192022.xlsx was
 # posted in 2023 with 2022 in its name. Such a file is dated the day we first saw it, so a
 # wrong year can make a target look neither stale nor fresh.
+
+# How many of the newest publications a `stopped` alert lists, so a reader sees the rhythm.
+LATEST_SHOWN = 3
 
 Mode = str  # "items" (dated publications) or "content" (last real content change)
 
@@ -76,6 +80,7 @@ class DueInfo:
     overdue: bool = False
     mode: Mode = "items"
     gaps: int = 0
+    latest: tuple[Publication, ...] = ()  # the newest few publications, newest first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +139,7 @@ def due(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -
             note,
             mode=mode,
             gaps=gaps,
+            latest=_latest(pubs),
         )
     grace = typical * (AUTO_MULTIPLIER - 1)
     return _due(pubs, mode, typical, grace, tz, now, learned=True, gaps=gaps)
@@ -164,9 +170,14 @@ def stopped(
         kind="stopped",
         subject="page",
         title=info.newest_title or target.label,
-        url=info.newest_url or target.url,
+        url=target.url,
         summary=info.note,
         data={"due": info.to_dict()},
+        items=[
+            {"title": p.title, "url": p.url, "date": p.date.isoformat(), "first_seen": iso(p.seen)}
+            for p in info.latest
+            if p.url
+        ],
     )
 
 
@@ -295,7 +306,12 @@ def _due(
         overdue=overdue,
         mode=mode,
         gaps=gaps,
+        latest=_latest(pubs),
     )
+
+
+def _latest(pubs: list[Publication]) -> tuple[Publication, ...]:
+    return tuple(sorted(pubs, key=_order, reverse=True)[:LATEST_SHOWN])
 
 
 def _order(p: Publication) -> tuple[date, datetime]:

@@ -230,6 +230,7 @@ _ERROR_WORDS = {
     "too_large": "Too large to read",
     "dns": "Host name not resolving",
     "http": "HTTP error",
+    "missing": "Not the page",
 }
 
 
@@ -256,7 +257,10 @@ def error(db: sqlite3.Connection, target: Target, verdict: Verdict, now: datetim
         what = f"{words} for {run} checks since {stamp}" + (f" ({lasted})" if lasted else "")
     else:
         what = f"{words} since {stamp}"
-    detail = verdict.summary.split(": ", 1)[-1]
+    # A fetch error reads "blocked: Akamai ..."; keep what follows the class.
+    detail = verdict.summary
+    if verdict.reason in _ERROR_WORDS and verdict.reason != "missing":
+        detail = detail.split(": ", 1)[-1]
     return Observation(
         kind="error",
         subject="page",

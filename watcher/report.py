@@ -61,6 +61,13 @@ def _target(r: TargetResult) -> dict[str, Any]:
         out["final_url"] = r.final_url
     if r.error is not None:
         out["error"] = {"class": r.error.kind, "message": r.error.message}
+    if r.verdict is not None:
+        # Why this capture is not the page: gone (404, soft 404, redirect home) or unreadable.
+        out["verdict"] = {
+            "gone": r.verdict.gone,
+            "reason": r.verdict.reason,
+            "summary": r.verdict.summary,
+        }
     return out
 
 
