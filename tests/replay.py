@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from tests.conftest import Watcher, fixture_bytes
 from tests.server import PageServer
@@ -108,6 +111,9 @@ class Replay:
     server: PageServer
     checks: list[Check] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        _LIVE.append(self)
+
     def setup(self, path: str, extra: str = "", settings: str = "", notify: str = "") -> None:
         self.watcher.write(
             f"  - id: page\n    name: The page\n    url: {self.server.url(path)}\n{extra}",
@@ -160,6 +166,25 @@ class Replay:
         return sorted(out, key=lambda t: t[1])
 
 
+_LIVE: list[Replay] = []
+
+
+@pytest.fixture(autouse=True)
+def show_alerts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each replay, print what fired: ``pytest -s tests/test_replay*.py`` lists every
+    scenario with its alerts (kind, check time, summary)."""
+    _LIVE.clear()
+    yield
+    for replay in _LIVE:
+        if not replay.checks:
+            continue
+        print(f"\n## {request.node.name}")
+        for t in replay.checks[0].report["targets"]:
+            lines = replay.timeline(t["id"]) or [("-", "", "no alert fired")]
+            for kind, at, summary in lines:
+                print(f"  [{t['id']}] {kind:<11} {at:<26} {summary}")
+
+
 def days(start: datetime, end: datetime, step: timedelta = timedelta(days=1)) -> list[datetime]:
     out = []
     while start <= end:
@@ -178,3 +203,20 @@ def not_found_page() -> str:
     )
     page = FOIA_PAGE[:start] + main + FOIA_PAGE[end:]
     return page.replace("<title>FOIA Library | ICE</title>", "<title>Page Not Found | ICE</title>")
+
+
+def facilities_page(rows: int) -> str:
+    """A statistics page whose data is a captioned table, one row per detention facility."""
+    body = "".join(
+        f"<tr><td>Facility {i:03d}</td><td>City {i}</td><td>TX</td><td>{i * 7 % 900}</td></tr>"
+        for i in range(1, rows + 1)
+    )
+    main = (
+        '<main class="main-content usa-layout-docs usa-section " role="main">'
+        "<h1>Detention Facilities</h1><p>Average daily population by facility.</p>"
+        '<table id="facilities"><caption>Detention facilities</caption><thead><tr><th>Name</th>'
+        f"<th>City</th><th>State</th><th>ADP</th></tr></thead><tbody>{body}</tbody></table></main>"
+    )
+    start = FOIA_PAGE.index('<main class="main-content')
+    end = FOIA_PAGE.index("</main>") + len("</main>")
+    return FOIA_PAGE[:start] + main + FOIA_PAGE[end:]

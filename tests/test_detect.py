@@ -163,10 +163,10 @@ def test_small_layout_tables_do_not_shrink_but_data_tables_do() -> None:
     assert update_baselines(state, dict(before), target, 2) == []
     after = {"table:table 1:rows": 1, "table:Facilities:rows": 172, "table:Facilities:columns": 12}
     facets = update_baselines(state, after, target, 2)  # type: ignore[arg-type]
-    assert [f.describe() for f in facets] == ["table 'Facilities' rows 201 → 172 (−14%)"]
+    assert [f.describe() for f in facets] == ["Table 'Facilities' lost 29 of 201 rows (14%)"]
     assert TABLE_MIN_ROWS > 2
     assert [f.describe() for f in update_baselines(state, {}, target, 2)] == [  # type: ignore[arg-type]
-        "table 'Facilities' is gone"
+        "Table 'Facilities' is gone (201 rows)"
     ]
 
 

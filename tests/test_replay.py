@@ -13,9 +13,13 @@ from tests.replay import (
     foia_entries,
     foia_entry,
     foia_page,
+    show_alerts,
     stats_file,
 )
 from tests.server import PageServer
+
+# Autouse: prints each scenario's alerts (kind, check time, summary) under pytest -s.
+__all__ = ["show_alerts"]
 
 STATS_TARGET = (
     "    items: {select: \"a[href*='/doclib/detention/']\"}\n    expect: {every: 14d, grace: 7d}\n"
@@ -62,8 +66,6 @@ def test_detention_statistics_stall_fires_stopped_once_then_recovers(
         server.set("/detain/detention-management", stats_on(at.date()))
         r.check(at)
     timeline = r.timeline()
-    for line in timeline:
-        print(*line, sep=" | ")
     assert [(k, at) for k, at, _ in timeline] == [
         ("stopped", "2025-10-16T12:00:00+00:00"),
         ("recovered", "2025-11-11T12:00:00+00:00"),
@@ -81,8 +83,6 @@ def test_detention_statistics_stall_fires_stopped_once_then_recovers(
     learning = r.checks[0].of("auto")["due"]
     assert learning["note"] == "learning cadence: 0 of 3 gaps seen" and learning["due_at"] is None
     assert r.checks[30].of("auto")["due"]["note"].startswith("learning cadence: 2 of 3")
-    for line in r.timeline("auto"):
-        print("auto", *line, sep=" | ")
     assert [(k, at) for k, at, _ in r.timeline("auto")] == [
         ("stopped", "2025-10-24T12:00:00+00:00"),
         ("recovered", "2025-11-11T12:00:00+00:00"),

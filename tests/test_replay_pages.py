@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import Watcher
-from tests.replay import AKAMAI_403, FOIA_PAGE, Replay, not_found_page
+from tests.replay import AKAMAI_403, FOIA_PAGE, Replay, facilities_page, not_found_page, show_alerts
 from tests.server import PageServer
+
+# Autouse: prints each scenario's alerts (kind, check time, summary) under pytest -s.
+__all__ = ["show_alerts"]
 
 PATH = "/foia/library"
 AT = [f"2025-03-{d:02d}T12:00:00+00:00" for d in range(10, 20)]
@@ -173,3 +176,26 @@ def test_a_host_name_that_stops_resolving_is_a_disappearance(
     assert r.check(AT[2]).target["firing"] == ["disappeared"]
     resolves["www.agency.example.gov"] = True
     assert r.check(AT[3]).kinds == ["recovered"]
+
+
+def test_a_table_losing_rows_shrinks_once_confirmed_and_a_one_check_dip_does_not(
+    server: PageServer, watcher: Watcher
+) -> None:
+    r = Replay(watcher, server)
+    r.setup("/facilities")
+    server.set("/facilities", facilities_page(201))
+    r.check(AT[0])
+    server.set("/facilities", facilities_page(172))
+    assert r.check(AT[1]).kinds == ["changed", "shrank"]
+    server.set("/facilities", facilities_page(201))  # a half-built page, once
+    assert r.check(AT[2]).kinds == ["changed"]
+    server.set("/facilities", facilities_page(172))
+    r.check(AT[3])
+    fired = r.check(AT[4])
+    assert fired.code == 1 and fired.target["firing"] == ["shrank"]
+    (event,) = fired.events("shrank")
+    assert event["summary"].startswith("Table 'Detention facilities' lost 29 of 201 rows (14%)")
+    server.set("/facilities", facilities_page(201))
+    back = r.check(AT[5])
+    assert back.kinds == ["changed", "recovered"] and back.code == 0
+    assert [(k, at) for k, at, _ in r.timeline()] == [("shrank", AT[4]), ("recovered", AT[5])]

@@ -21,6 +21,7 @@ from typing import Any
 
 from watcher import outbox
 from watcher.config import SlackConfig, Target
+from watcher.detect import titles
 from watcher.models import Event, Notice, iso
 from watcher.store import AlertRow, alert_row, when
 
@@ -187,6 +188,9 @@ def apply(db: sqlite3.Connection, ctx: Context, assessment: Assessment) -> Appli
         if row.fired_at is None or key in assessment.silent:
             continue  # an unconfirmed condition that cleared was never news
         summary = assessment.recovery.get(key) or f"The {row.kind} condition has cleared"
+        back = row.data.get("items", []) if row.kind != "stopped" else []
+        if back:
+            summary += ": " + titles(back)
         out.events.append(
             Event(
                 kind="recovered",

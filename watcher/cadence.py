@@ -189,6 +189,8 @@ def recovery(db: sqlite3.Connection, config: Config, target: Target, now: dateti
     tz = ZoneInfo(config.settings.timezone)
     seen = info.first_seen.astimezone(tz).date().isoformat() if info.first_seen else "?"
     what = "Content changed" if info.mode == "content" else f"New issue: {info.newest_title}"
+    if info.latest and info.latest[0].how == "replaced":
+        what = f"Replaced in place: {info.newest_title}"
     text = f"{what} (dated {info.newest_date.isoformat()}, first seen {seen})"
     first = _first_capture(db, target.id)
     if first is not None:

@@ -63,16 +63,19 @@ class Facet:
     threshold: Threshold
 
     def describe(self) -> str:
-        drop = (self.before - self.after) / self.before * 100 if self.before else 100.0
-        label = {"items": "items", "text": "main text (characters)", "size": "size (bytes)"}.get(
-            self.name
-        )
-        if label is None:
+        """``Table 'Detention facilities' lost 29 of 201 rows (14%)``."""
+        share = (self.before - self.after) / self.before * 100 if self.before else 100.0
+        lost = f"{self.before - self.after:,.0f} of {self.before:,.0f}"
+        if self.name.startswith("table:"):
             _, table, what = self.name.split(":", 2)
-            label = f"table '{table}' {what}"
-        if self.after == 0 and self.name.startswith("table:"):
-            return f"table '{self.name.split(':')[1]}' is gone"
-        return f"{label} {self.before:,.0f} → {self.after:,.0f} (−{drop:.0f}%)"
+            if self.after == 0 and what == "rows":
+                return f"Table '{table}' is gone ({self.before:,.0f} rows)"
+            return f"Table '{table}' lost {lost} {what} ({share:.0f}%)"
+        if self.name == "items":
+            return f"Lost {lost} items ({share:.0f}%)"
+        what = {"text": "The main text", "size": "The file"}.get(self.name, self.name)
+        unit = {"text": "characters", "size": "bytes"}.get(self.name, "")
+        return f"{what} lost {share:.0f}% ({self.before:,.0f} → {self.after:,.0f} {unit})"
 
 
 def metrics_of(page: Page, size: int | None = None) -> dict[str, float]:
@@ -288,7 +291,7 @@ def shrank(facets: list[Facet], target: Target) -> Observation | None:
         subject="page",
         title=target.label,
         url=target.url,
-        summary="The page shrank: " + "; ".join(f.describe() for f in facets),
+        summary="; ".join(f.describe() for f in facets),
         data={
             "facets": [
                 {

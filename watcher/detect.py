@@ -28,9 +28,17 @@ HOME_PATH = re.compile(r"^/*(?:index\.[a-z]+|home[a-z-]*(?:\.[a-z]+)?)?/*$", re.
 # A redirect is "related" (the page moved, it did not vanish) when the new path shares its
 # first segment with the old one, or its last one: justice.gov moved /eoir/volume-28 within
 # /eoir/, and ICE renames sections while keeping the page's own slug.
-# A file name keeps this many letters once its digits are blanked, or it names no series.
+RELATED_SEGMENTS = ("first", "last")
+# A title match between two files with different dates is a new edition (or, backwards, a
+# reversion), never a move: the detention page's link text "FY2025 Detention Statistics"
+# stays while the file behind it is replaced every two weeks. At a fiscal-year rollover the
+# link text changes too, so files of one series are also matched by their names with the
+# digits blanked (fy#_detentionstats#.xlsx); a name keeps this many letters or names no series.
 SERIES_MIN_LETTERS = 6
 _DIGITS = re.compile(r"\d+")
+# Entries that fall off the end of a listing while as many new ones arrive at the top were
+# pushed onto page 2 of a paginated Drupal view (the ICE FOIA Library), not taken down; see
+# _rolled_off. Vanished entries newer than what stays never count as rolled off.
 TITLES_LISTED = 10
 # EOIR's volume pages put each decision in a table of its own; listing all 80 is noise.
 TABLES_LISTED = 3
@@ -248,7 +256,12 @@ def redirect_verdict(original: str, final: str) -> tuple[str, str] | None:
         return "redirect_home", "the site's home page"
     o_parts = [p for p in o_path.split("/") if p]
     f_parts = [p for p in f_path.split("/") if p]
-    if o_parts and f_parts and (o_parts[0] == f_parts[0] or o_parts[-1] == f_parts[-1]):
+    shared = {"first": 0, "last": -1}
+    if (
+        o_parts
+        and f_parts
+        and any(o_parts[shared[p]] == f_parts[shared[p]] for p in RELATED_SEGMENTS)
+    ):
         return None
     return "redirect_away", "an unrelated page"
 
