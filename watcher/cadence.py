@@ -62,6 +62,28 @@ class Publication:
     seen: datetime  # when we first saw this publication (or saw it replaced)
     how: str  # "listed", "replaced" or "content"
     note: str = ""
+    type: str = ""
+
+    @property
+    def name(self) -> str:
+        """Spreadsheets are best named by their file (the name carries the release date);
+        listing entries by their title."""
+        if self.how == "content":
+            return self.title
+        name = file_name(self.url)
+        if self.type != "html" and "." in name:
+            return name
+        return self.title or name or self.url
+
+
+@dataclass(frozen=True)
+class _History:
+    """The rows a due date is computed from, read once per check."""
+
+    items: list[tuple[str, str, str, str, str, str]]  # key, title, url, type, date, first_seen
+    changes: list[datetime]  # captures with a real content change
+    replaced: list[tuple[str, str, str, str]]  # key, title, url, at
+    first: datetime  # the first capture that was the page
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,7 @@ class DueInfo:
     mode: Mode = "items"
     gaps: int = 0
     latest: tuple[Publication, ...] = ()  # the newest few publications, newest first
+    previous_date: date | None = None  # the publication date before the newest one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,29 +129,30 @@ def due_info(store: Store, config: Config, target: Target, now: datetime) -> Due
 
 
 def due(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -> DueInfo | None:
+    """When ``target`` is next due, and whether it is overdue at ``now``."""
     expect = target.expect
     if expect is None:
         return None
     tz = ZoneInfo(config.settings.timezone)
-    first = _first_capture(db, target.id)
-    if first is None:
+    history = _read(db, target.id)
+    if history is None:
         return DueInfo(
             None, None, None, None, expect.every, expect.grace, None, False, "not checked yet"
         )
     if not expect.auto:
         assert expect.every is not None
-        pubs, mode = publications(db, target.id, tz, first, distrust=expect.every + expect.grace)
+        pubs, mode = publications(history, tz, distrust=expect.every + expect.grace)
         return _due(pubs, mode, expect.every, expect.grace, tz, now, learned=False, gaps=0)
-    pubs, mode = publications(db, target.id, tz, first, distrust=None)
-    typical, gaps = learn(pubs, first)
+    pubs, mode = publications(history, tz, distrust=None)
+    typical, gaps = learn(pubs, history.first)
     if typical is not None:
-        pubs, mode = publications(db, target.id, tz, first, distrust=typical * AUTO_MULTIPLIER)
-        typical, gaps = learn(pubs, first)
+        pubs, mode = publications(history, tz, distrust=typical * AUTO_MULTIPLIER)
+        typical, gaps = learn(pubs, history.first)
     if typical is None:
         newest = max(pubs, key=_order) if pubs else None
         note = f"learning cadence: {min(gaps, AUTO_MIN_GAPS - 1)} of {AUTO_MIN_GAPS} gaps seen"
         return DueInfo(
-            newest.title if newest else None,
+            newest.name if newest else None,
             newest.url if newest else None,
             newest.date if newest else None,
             newest.seen if newest else None,
@@ -159,11 +183,8 @@ def learn(pubs: list[Publication], first_capture: datetime) -> tuple[timedelta |
     return max(AUTO_FLOOR, timedelta(days=median)), len(gaps)
 
 
-def stopped(
-    db: sqlite3.Connection, config: Config, target: Target, now: datetime
-) -> Observation | None:
-    """The ``stopped`` condition, if it holds now."""
-    info = due(db, config, target, now)
+def stopped(info: DueInfo | None, target: Target) -> Observation | None:
+    """The ``stopped`` condition, if ``info`` says the target is overdue."""
     if info is None or not info.overdue:
         return None
     return Observation(
@@ -174,40 +195,55 @@ def stopped(
         summary=info.note,
         data={"due": info.to_dict()},
         items=[
-            {"title": p.title, "url": p.url, "date": p.date.isoformat(), "first_seen": iso(p.seen)}
+            {"title": p.name, "url": p.url, "date": p.date.isoformat(), "first_seen": iso(p.seen)}
             for p in info.latest
             if p.url
         ],
     )
 
 
-def recovery(db: sqlite3.Connection, config: Config, target: Target, now: datetime) -> str:
+def recovery(info: DueInfo | None, tz: ZoneInfo) -> str:
     """What a resolved ``stopped`` alert says: the issue that ended the wait, and the wait."""
-    info = due(db, config, target, now)
     if info is None or info.newest_date is None:
         return "The publication is no longer overdue"
-    tz = ZoneInfo(config.settings.timezone)
     seen = info.first_seen.astimezone(tz).date().isoformat() if info.first_seen else "?"
     what = "Content changed" if info.mode == "content" else f"New issue: {info.newest_title}"
     if info.latest and info.latest[0].how == "replaced":
         what = f"Replaced in place: {info.newest_title}"
     text = f"{what} (dated {info.newest_date.isoformat()}, first seen {seen})"
-    first = _first_capture(db, target.id)
-    if first is not None:
-        pubs, _ = publications(db, target.id, tz, first, distrust=None)
-        earlier = [p.date for p in pubs if p.date < info.newest_date]
-        if earlier:
-            text += f", {_days((info.newest_date - max(earlier)).days)} after the previous one"
+    if info.previous_date is not None:
+        gap = (info.newest_date - info.previous_date).days
+        text += f", {_days(gap)} after the previous one"
     return text
 
 
+def _read(db: sqlite3.Connection, target_id: str) -> _History | None:
+    first = db.execute(
+        "SELECT MIN(taken_at) FROM snapshots WHERE target_id=? AND verdict IS NULL", (target_id,)
+    ).fetchone()[0]
+    if not first:
+        return None
+    items = db.execute(
+        "SELECT key, title, url, type, date, first_seen FROM items"
+        " WHERE target_id=? AND moved_to IS NULL AND date IS NOT NULL",
+        (target_id,),
+    ).fetchall()
+    changes = db.execute(
+        "SELECT taken_at FROM snapshots WHERE target_id=? AND real_change=1", (target_id,)
+    ).fetchall()
+    replaced = db.execute(
+        "SELECT key, title, url, at FROM replacements WHERE target_id=?", (target_id,)
+    ).fetchall()
+    return _History(
+        [tuple(r) for r in items],
+        [_utc(r[0]) for r in changes],
+        [tuple(r) for r in replaced],
+        _utc(first),
+    )
+
+
 def publications(
-    db: sqlite3.Connection,
-    target_id: str,
-    tz: ZoneInfo,
-    first_capture: datetime,
-    *,
-    distrust: timedelta | None,
+    history: _History, tz: ZoneInfo, *, distrust: timedelta | None
 ) -> tuple[list[Publication], Mode]:
     """Every publication of the target, with its effective date.
 
@@ -216,50 +252,28 @@ def publications(
     replaced in place is a new publication on the day it was seen replaced. Items that moved
     to a new URL are counted once, under their new URL, which keeps their first-seen time.
     """
-    rows = db.execute(
-        "SELECT key, title, url, type, date, first_seen FROM items"
-        " WHERE target_id=? AND moved_to IS NULL",
-        (target_id,),
-    ).fetchall()
     pubs: list[Publication] = []
-    for r in rows:
-        if not r["date"]:
-            continue
-        seen = _utc(r["first_seen"])
-        seen_day = seen.astimezone(tz).date()
-        written = date.fromisoformat(r["date"])
+    days: dict[str, date] = {}  # first-seen timestamps repeat: a listing's first capture
+    for key, title, url, kind, written_text, first_seen in history.items:
+        seen = _utc(first_seen)
+        seen_day = days.get(first_seen) or days.setdefault(first_seen, seen.astimezone(tz).date())
+        written = date.fromisoformat(written_text)
         eff, note = min(written, seen_day), ""
-        if distrust is not None and seen > first_capture and seen_day - written > distrust:
+        if distrust is not None and seen > history.first and seen_day - written > distrust:
             eff, note = seen_day, f"date {written.isoformat()} in its name ignored"
-        pubs.append(Publication(r["key"], _name(r), r["url"], eff, seen, "listed", note))
+        pubs.append(Publication(key, title, url, eff, seen, "listed", note, kind))
     mode: Mode = "items"
     if not pubs:
         mode = "content"
-        changes = [
-            _utc(r[0])
-            for r in db.execute(
-                "SELECT taken_at FROM snapshots WHERE target_id=? AND real_change=1",
-                (target_id,),
-            )
-        ] or [first_capture]  # nothing changed since we started watching
-        for at in changes:
+        for at in history.changes or [history.first]:  # no change since we started watching
             pubs.append(
                 Publication("", "content change", "", at.astimezone(tz).date(), at, "content")
             )
-    for r in db.execute(
-        "SELECT key, title, url, at FROM replacements WHERE target_id=?", (target_id,)
-    ):
-        at = _utc(r["at"])
-        name = file_name(r["url"]) or r["title"]
+    for key, title, url, at_text in history.replaced:
+        at = _utc(at_text)
         pubs.append(
             Publication(
-                r["key"],
-                name,
-                r["url"],
-                at.astimezone(tz).date(),
-                at,
-                "replaced",
-                "replaced in place",
+                key, title, url, at.astimezone(tz).date(), at, "replaced", "replaced in place"
             )
         )
     return pubs, mode
@@ -289,14 +303,13 @@ def _due(
         where = f"last change seen {newest.seen.astimezone(tz).date().isoformat()}"
     else:
         what = f"No new issue for {_days(days)} ({expected})"
-        where = (
-            f"newest: {newest.title}, first seen {newest.seen.astimezone(tz).date().isoformat()}"
-        )
+        where = f"newest: {newest.name}, first seen {newest.seen.astimezone(tz).date().isoformat()}"
         if newest.note:
             where += f" ({newest.note})"
     note = f"{what}; {where}" if overdue else f"due by {due_at.date().isoformat()}; {where}"
+    earlier = [p.date for p in pubs if p.date < newest.date]
     return DueInfo(
-        newest.title if mode == "items" or newest.how == "replaced" else None,
+        newest.name if mode == "items" or newest.how == "replaced" else None,
         newest.url or None,
         newest.date,
         newest.seen,
@@ -309,6 +322,7 @@ def _due(
         mode=mode,
         gaps=gaps,
         latest=_latest(pubs),
+        previous_date=max(earlier) if earlier else None,
     )
 
 
@@ -318,22 +332,6 @@ def _latest(pubs: list[Publication]) -> tuple[Publication, ...]:
 
 def _order(p: Publication) -> tuple[date, datetime]:
     return (p.date, p.seen)
-
-
-def _first_capture(db: sqlite3.Connection, target_id: str) -> datetime | None:
-    row = db.execute(
-        "SELECT MIN(taken_at) FROM snapshots WHERE target_id=? AND verdict IS NULL", (target_id,)
-    ).fetchone()
-    return _utc(row[0]) if row and row[0] else None
-
-
-def _name(row: sqlite3.Row) -> str:
-    """Spreadsheets are best named by their file (the name carries the release date);
-    listing entries by their title."""
-    name = file_name(row["url"])
-    if row["type"] != "html" and "." in name:
-        return name
-    return str(row["title"] or name or row["url"])
 
 
 def _utc(text: str) -> datetime:

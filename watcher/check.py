@@ -250,6 +250,7 @@ def _record(store: Store, config: Config, result: TargetResult, cap: _Capture) -
         if cap.docs is not None:
             doc_events, doc_obs = documents.record(db, target, cap.docs, at=at, confirm=confirm)
             events += doc_events
+        result.due = cadence.due(db, config, target, now)
         assessment = conditions.assess(
             db,
             config,
@@ -258,6 +259,7 @@ def _record(store: Store, config: Config, result: TargetResult, cap: _Capture) -
             verdict=result.verdict,
             facets=facets,
             documents=doc_obs,
+            due=result.due,
         )
         ctx = alerts.Context(target, now, confirm, config.notify.slack, snapshot_id)
         applied = alerts.apply(db, ctx, assessment)
@@ -268,7 +270,6 @@ def _record(store: Store, config: Config, result: TargetResult, cap: _Capture) -
         result.firing = applied.firing
         result.alerts = applied.open
         result.muted_until = alerts.muted_until(db, target.id)
-        result.due = cadence.due(db, config, target, now)
     items = store.items(target.id)
     result.items = len(items)
     result.newest = _newest(items)

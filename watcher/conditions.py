@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from watcher import cadence
 from watcher.alerts import Assessment, Key, Observation
@@ -316,13 +317,15 @@ def assess(
     verdict: Verdict | None,
     facets: list[Facet] | None,
     documents: list[Observation] | None,
+    due: cadence.DueInfo | None,
 ) -> Assessment:
     """Every condition for ``target`` after this check.
 
     ``verdict`` is set when the page could not be read (``gone`` or an error); then only the
     page-level conditions can be judged and everything else is left as it was. ``facets``
     are the shrunk measures (None when the page was not read); ``documents`` the document
-    conditions (None when documents were not checked this time).
+    conditions (None when documents were not checked this time); ``due`` the target's due
+    date as of now (``cadence.due``), which decides ``stopped``.
     """
     confirm = config.confirm_of(target)
     out = Assessment(recovery=dict(RECOVERY))
@@ -336,8 +339,8 @@ def assess(
             out.add(error(db, target, verdict, now))
             out.unknown.add(PAGE_GONE)  # while unreadable, we cannot tell if it is back
         return out
-    out.add(cadence.stopped(db, config, target, now))
-    out.recovery[STOPPED] = cadence.recovery(db, config, target, now)
+    out.add(cadence.stopped(due, target))
+    out.recovery[STOPPED] = cadence.recovery(due, ZoneInfo(config.settings.timezone))
     missing = missing_items(db, target.id, confirm)
     items_facet = next((f for f in facets or [] if f.name == "items"), None)
     counts = [int(items_facet.before), int(items_facet.after)] if items_facet else None
