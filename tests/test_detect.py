@@ -10,10 +10,11 @@ import pytest
 from watcher.compare import compare
 from watcher.conditions import TABLE_MIN_ROWS, step, update_baselines
 from watcher.config import Target
-from watcher.detect import classify, failure_verdict, redirect_verdict
+from watcher.detect import classify
 from watcher.errors import FetchError
 from watcher.models import Item, Page, TableShape
 from watcher.units import Threshold
+from watcher.verdict import failure_verdict, redirect_verdict
 
 BASE = "https://www.ice.gov/doclib/detention/"
 

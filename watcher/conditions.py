@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 from watcher import cadence
 from watcher.alerts import Assessment, Key, Observation
 from watcher.config import Config, Target
-from watcher.detect import Verdict, count, titles
+from watcher.detect import count, titles
 from watcher.models import Item, Page
 from watcher.units import Threshold
+from watcher.verdict import Verdict
 
 # --- heuristics, each tied to a real page behaviour ---------------------------------------
 # Outcomes of a check that read the page itself (a soft 404 is "missing", not readable).
@@ -62,6 +63,14 @@ class Facet:
     before: float
     after: float
     threshold: Threshold
+
+    @property
+    def label(self) -> str:
+        """What the measure is, for "counts before → after" in messages."""
+        if self.name.startswith("table:"):
+            _, table, what = self.name.split(":", 2)
+            return f"{table} {what}"
+        return {"text": "text characters", "size": "bytes"}.get(self.name, self.name)
 
     def describe(self) -> str:
         """``Table 'Detention facilities' lost 29 of 201 rows (14%)``."""
@@ -304,7 +313,7 @@ def shrank(facets: list[Facet], target: Target) -> Observation | None:
                 for f in facets
             ]
         },
-        counts={f.name: [int(f.before), int(f.after)] for f in facets},
+        counts={f.label: [int(f.before), int(f.after)] for f in facets},
     )
 
 

@@ -1,8 +1,9 @@
 """What one capture means next to the previous one: which publications are new, which came
-back, moved, were superseded or rolled off, which vanished; whether the page itself is gone.
+back, moved, were superseded or rolled off, and which vanished for no visible reason.
 
-Pure: pages, comparisons and facts in; ``Changes``, verdicts and info events out. Whether an
-alert-severity condition pages anyone is decided by ``conditions`` and ``alerts``.
+Pure: pages, comparisons and facts in; ``Changes`` and info events out. Whether the page
+itself is gone is ``verdict``'s call; whether a vanished item pages anyone is decided by
+``conditions`` (is it still missing?) and ``alerts`` (for ``confirm`` checks?).
 """
 
 from __future__ import annotations
@@ -10,25 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from watcher.compare import Comparison, Move, match_moves
-from watcher.errors import FetchError
 from watcher.models import Event, Item, Page
 from watcher.urls import file_name
 
 # --- heuristics, each tied to a real page behaviour ---------------------------------------
-# 404 and 410 say the page is gone. Anything else that fails (5xx, a firewall's 403, a
-# timeout) says only that we could not read it: ICE and DOJ sit behind Akamai, which answers
-# 403 "Access Denied" to perfectly alive pages.
-GONE_STATUSES = (404, 410)
-# A redirect that lands on the site's home page is how Drupal sites retire a page (a soft
-# 404); "/", "/index.html", "/home" and "/homepage" all count.
-HOME_PATH = re.compile(r"^/*(?:index\.[a-z]+|home[a-z-]*(?:\.[a-z]+)?)?/*$", re.IGNORECASE)
-# A redirect is "related" (the page moved, it did not vanish) when the new path shares its
-# first segment with the old one, or its last one: justice.gov moved /eoir/volume-28 within
-# /eoir/, and ICE renames sections while keeping the page's own slug.
-RELATED_SEGMENTS = ("first", "last")
 # A title match between two files with different dates is a new edition (or, backwards, a
 # reversion), never a move: the detention page's link text "FY2025 Detention Statistics"
 # stays while the file behind it is replaced every two weeks. At a fiscal-year rollover the
@@ -189,85 +177,6 @@ def _rolled_off(gone: list[Item], added: list[Item], before: Page, after: Page) 
     kept = [i.date for i in after.items if i.key not in added_keys and i.date]
     gone_dates = [i.date for i in gone if i.date]
     return not (kept and gone_dates and max(gone_dates) > min(kept))
-
-
-# --- verdicts on the page itself ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The page is gone (``gone``) or could not be read (not ``gone``), and why."""
-
-    gone: bool
-    reason: str  # "404", "410", "dns", "redirect_home", "redirect_away", "says_missing", or
-    # the FetchError kind for errors
-    summary: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-def failure_verdict(error: FetchError, *, ever_read: bool) -> Verdict:
-    """A failed fetch: gone for 404, 410 and a name that no longer resolves, else an error.
-
-    A page we have never read cannot disappear: a 404 on the first check is a typo in the
-    config, reported as an error that names the status.
-    """
-    data = {"class": error.kind, "status": error.status, "redirects": error.redirects}
-    if error.kind == "http" and error.status in GONE_STATUSES:
-        words = "Gone" if error.status == 410 else "Not Found"
-        summary = f"The page answers {error.status} ({words})"
-        if not ever_read:
-            return Verdict(False, "http", summary + "; it has never been read", data)
-        return Verdict(True, str(error.status), summary, data)
-    if error.kind == "dns":
-        host = urlsplit(error.url).hostname or "the host"
-        summary = f"{host} no longer resolves (DNS)"
-        return Verdict(ever_read, "dns", summary, data)
-    return Verdict(False, error.kind, str(error), data)
-
-
-def page_verdict(target_url: str, final_url: str, page: Page | None) -> Verdict | None:
-    """A page that answered 200 but is not the page: a soft 404. None if it is the page."""
-    where = redirect_verdict(target_url, final_url)
-    if where is not None:
-        reason, text = where
-        return Verdict(
-            True, reason, f"The page redirects to {text} ({final_url})", {"final_url": final_url}
-        )
-    if page is not None and page.looks_missing and not page.is_document:
-        return Verdict(
-            True, "says_missing", f"The page says it is gone: '{page.title}'", {"title": page.title}
-        )
-    return None
-
-
-def redirect_verdict(original: str, final: str) -> tuple[str, str] | None:
-    """Where a redirect went, if that means the page is gone: to the site's home page or to
-    an unrelated path. http→https, www., case and trailing-slash redirects are the same page."""
-    if final == original:
-        return None
-    o, f = urlsplit(original), urlsplit(final)
-    o_path, f_path = o.path.rstrip("/").lower(), f.path.rstrip("/").lower()
-    same_host = _host(o.hostname) == _host(f.hostname)
-    if same_host and o_path == f_path:
-        return None
-    if HOME_PATH.match(o.path):
-        return None  # the target is a home page itself
-    if HOME_PATH.match(f.path):
-        return "redirect_home", "the site's home page"
-    o_parts = [p for p in o_path.split("/") if p]
-    f_parts = [p for p in f_path.split("/") if p]
-    shared = {"first": 0, "last": -1}
-    if (
-        o_parts
-        and f_parts
-        and any(o_parts[shared[p]] == f_parts[shared[p]] for p in RELATED_SEGMENTS)
-    ):
-        return None
-    return "redirect_away", "an unrelated page"
-
-
-def _host(name: str | None) -> str:
-    return (name or "").lower().removeprefix("www.")
 
 
 # --- info events ---------------------------------------------------------------------------

@@ -24,11 +24,12 @@ import httpx
 from watcher.alerts import Observation
 from watcher.conditions import step
 from watcher.config import Target
-from watcher.detect import GONE_STATUSES, count, replaced_event, titles
+from watcher.detect import count, replaced_event, titles
 from watcher.errors import FetchError
 from watcher.fetch import FetchPolicy, HostLimiter, fetch, normalise_etag
 from watcher.models import Event, Item, Validators
 from watcher.urls import file_name
+from watcher.verdict import GONE_STATUSES
 
 
 @dataclass
