@@ -16,7 +16,7 @@ from datetime import datetime
 
 import httpx
 
-from watcher import alerts, cadence, conditions, detect, documents, record, verdict
+from watcher import alerts, cadence, conditions, detect, documents, record
 from watcher.compare import Comparison, compare
 from watcher.config import Config, Target
 from watcher.detect import Changes
@@ -25,7 +25,7 @@ from watcher.extract import extract
 from watcher.fetch import FetchPolicy, HostLimiter, fetch, make_client
 from watcher.models import Event, Fetched, Item, Page, Validators
 from watcher.store import AlertRow, SnapshotRow, Store, when
-from watcher.verdict import Verdict
+from watcher.verdict import Verdict, failure_verdict, page_verdict
 
 
 @dataclass
@@ -139,7 +139,7 @@ async def _check_one(
     except FetchError as e:
         result.error = e
         result.http_status = e.status
-        result.verdict = verdict.failure_verdict(e, ever_read=cap.good is not None)
+        result.verdict = failure_verdict(e, ever_read=cap.good is not None)
     fetched, previous = cap.fetched, cap.previous
     if fetched is not None:
         result.http_status = fetched.status
@@ -180,7 +180,7 @@ async def _check_one(
 def _soft_404(target: Target, fetched: Fetched, cap: _Capture) -> Verdict | None:
     """A 200 that is not the page: a redirect home or away, or a page saying it is gone.
     A page we have never read cannot disappear; that is an error (a wrong URL in the config)."""
-    verdict = verdict.page_verdict(target.url, fetched.final_url, cap.page)
+    verdict = page_verdict(target.url, fetched.final_url, cap.page)
     if verdict is None and cap.page is None and cap.previous and cap.previous.verdict:
         stored = json.loads(cap.previous.verdict)  # the same body as last time, still missing
         if stored.get("reason") == "says_missing":
