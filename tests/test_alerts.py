@@ -149,3 +149,26 @@ def test_kinds_not_configured_for_slack_are_not_queued(store: Store) -> None:
     step(store, 0, GONE, slack=only_stops)
     step(store, 6, GONE, slack=only_stops)
     assert outbox(store) == []
+
+
+def test_a_data_dir_from_before_alerts_upgrades_without_surprise_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import watcher.store
+    from watcher.conditions import missing_items
+    from watcher.schema import MIGRATIONS
+
+    monkeypatch.setattr(watcher.store, "MIGRATIONS", MIGRATIONS[:1])
+    with Store(tmp_path) as old:
+        assert old.schema_version == 1
+        old.db.execute(
+            "INSERT INTO items (target_id, key, title, url, type, first_seen, last_seen,"
+            " gone_since) VALUES ('foia', 'k', 't', 'u', 'pdf', '2026-01-01', '2026-01-02',"
+            " '2026-01-03')"
+        )
+    monkeypatch.setattr(watcher.store, "MIGRATIONS", MIGRATIONS)
+    with Store(tmp_path) as new:
+        assert new.schema_version == len(MIGRATIONS) == 2
+        # Version 1 did not record why an item went (it may have moved): it stays quiet.
+        assert missing_items(new.db, "foia", 2) == []
+        assert new.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0
