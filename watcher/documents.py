@@ -26,7 +26,7 @@ from watcher.conditions import step
 from watcher.config import Target
 from watcher.detect import count, replaced_event, titles
 from watcher.errors import FetchError
-from watcher.fetch import FetchPolicy, HostLimiter, fetch, normalise_etag
+from watcher.fetch import FetchPolicy, HostClients, HostLimiter, fetch, normalise_etag
 from watcher.models import Event, Item, Validators
 from watcher.urls import file_name
 from watcher.verdict import GONE_STATUSES
@@ -59,15 +59,14 @@ def stored(db: sqlite3.Connection, target_id: str) -> dict[str, dict[str, Any]]:
 
 
 async def check_documents(
-    client: httpx.AsyncClient,
+    clients: HostClients,
     items: list[Item],
     known: dict[str, dict[str, Any]],
     policy: FetchPolicy,
     limiter: HostLimiter,
 ) -> list[DocResult]:
-    return list(
-        await asyncio.gather(*(_one(client, i, known.get(i.key), policy, limiter) for i in items))
-    )
+    jobs = (_one(clients.get(i.url), i, known.get(i.key), policy, limiter) for i in items)
+    return list(await asyncio.gather(*jobs))
 
 
 async def _one(
