@@ -120,7 +120,9 @@ def step(
     a measure is shrunk its baseline stays put: the alert holds until the page recovers.
     """
     if base is None:
-        return value, [value], False
+        # The first capture is the yardstick until a level holds for `confirm` checks; its
+        # run is full already, so an unchanged page rewrites no state.
+        return value, [value] * confirm, False
     if threshold.exceeded(base, value):
         return base, [], True
     run = [*recent, value][-confirm:]

@@ -142,6 +142,8 @@ def baselines(
     fetched: Fetched | None,
     confirm: int,
 ) -> list[conditions.Facet]:
+    """This capture's measures against the last confirmed state (kept in ``targets.state``,
+    and for an unchanged page taken from there); returns the ones that shrank."""
     row = db.execute("SELECT state FROM targets WHERE id=?", (target.id,)).fetchone()
     state: dict[str, Any] = json.loads(row[0]) if row and row[0] else {}
     if page is not None:
@@ -150,7 +152,9 @@ def baselines(
     else:
         metrics = dict(state.get("metrics", {}))
     facets = conditions.update_baselines(state, metrics, target, confirm)
-    db.execute("UPDATE targets SET state=? WHERE id=?", (json.dumps(state), target.id))
+    text = json.dumps(state, sort_keys=True)
+    if not row or text != row[0]:  # an unchanged page rewrites nothing
+        db.execute("UPDATE targets SET state=? WHERE id=?", (text, target.id))
     return facets
 
 
