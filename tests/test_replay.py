@@ -267,3 +267,29 @@ def test_documents_replaced_in_place_gone_or_cut_down(server: PageServer, watche
     serve_file(server, files[1], b"PK" + b"b" * 40_000, "v3")
     back = r.check(at[6])
     assert back.code == 0 and back.kinds.count("recovered") == 2
+
+
+def test_a_document_too_big_to_download_is_judged_by_its_headers(
+    server: PageServer, watcher: Watcher
+) -> None:
+    r = Replay(watcher, server)
+    r.setup(
+        "/detain/detention-management",
+        STATS_TARGET + "    documents: true\n",
+        settings="  max_body: 300KB\n",
+    )
+    server.set("/detain/detention-management", detention_page(date(2025, 9, 25)))
+    big = "FY25_detentionStats09252025.xlsx"
+    for name in (
+        "FY24_detentionStats09302024.xlsx",
+        "FY23_detentionStats01192022.xlsx",
+        "FY22_detentionStats03172022b.xlsx",
+        "FY21_detention-stats_0301.xlsx",
+    ):
+        serve_file(server, name, b"PK" + b"b" * 1_000, "v1")  # fmt: skip
+    serve_file(server, big, b"PK" + b"a" * 400_000, "v1")
+    assert r.check("2025-09-26T12:00:00+00:00").kinds == []
+    assert r.check("2025-09-27T12:00:00+00:00").kinds == []
+    serve_file(server, big, b"PK" + b"a" * 450_000, "v2")  # new ETag and length: replaced
+    replaced = r.check("2025-09-28T12:00:00+00:00")
+    assert replaced.kinds == ["added"] and replaced.events("added")[0]["subject"] == "document"

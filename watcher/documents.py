@@ -77,8 +77,8 @@ async def _one(
     limiter: HostLimiter,
 ) -> DocResult:
     result = DocResult(item)
-    head = await _head(client, item.url, limiter) if row and row.get("status") == 200 else None
-    if head is not None and row is not None:
+    head = await _head(client, item.url, limiter)
+    if head is not None and row is not None and row.get("status") == 200:
         etag = normalise_etag(head.headers.get("etag"))
         length = head.headers.get("content-length")
         same_tag = etag is not None and etag == row.get("etag")
