@@ -143,11 +143,17 @@ def test_gone_page_is_a_disappeared_event(server: PageServer, watcher: Watcher) 
     watcher.write(one_target(server, "/p"))
     watcher.check(at="2026-11-21T12:00:00Z")
     server.set("/p", b"<html><title>Gone</title></html>", status=410)
-    _, report = watcher.check(at="2026-11-21T18:00:00Z")
+    code, report = watcher.check(at="2026-11-21T18:00:00Z")
     t = report["targets"][0]
     assert t["http_status"] == 410
     assert [(e["kind"], e["subject"]) for e in t["events"]] == [("disappeared", "page")]
+    # One answer is not enough: the alert waits for confirmation (settings.confirm, 2).
+    assert t["events"][0]["summary"] == "The page answers 410 (Gone) (unconfirmed: 1 of 2 checks)"
+    assert (code, t["firing"]) == (0, [])
+    code, report = watcher.check(at="2026-11-22T00:00:00Z")
+    t = report["targets"][0]
     assert t["events"][0]["summary"] == "The page answers 410 (Gone)"
+    assert (code, t["firing"], t["state"]) == (1, ["disappeared"], "alert")
 
 
 def test_hanging_server_is_an_error_row_not_a_traceback(

@@ -1,7 +1,8 @@
-"""One check of many targets: fetch → extract → store → detect, per target, concurrently.
+"""One check of many targets: fetch → extract → store → detect → alerts, per target.
 
 This module is the only place that knows the order of the stages. Each target's writes go
-into one transaction, so a crash leaves either the whole check recorded or none of it.
+into one transaction (capture, items, documents, events, alerts and the outbox rows that
+announce them), so a crash leaves either the whole check recorded or none of it.
 """
 
 from __future__ import annotations
@@ -19,21 +20,23 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from watcher import detect
+from watcher import alerts, cadence, conditions, detect, documents, record
 from watcher.compare import Comparison, compare
 from watcher.config import Config, Target
+from watcher.detect import Changes
 from watcher.errors import FetchError
 from watcher.extract import extract
 from watcher.fetch import FetchPolicy, HostClients, HostLimiter, fetch
 from watcher.models import Event, Fetched, Item, Page, Validators
-from watcher.store import Store, when
+from watcher.store import AlertRow, SnapshotRow, Store, when
+from watcher.verdict import Verdict, failure_verdict, page_verdict
 
 
 @dataclass
 class TargetResult:
     target: Target
     checked_at: datetime
-    outcome: str  # first | new | unchanged | not_modified | error
+    outcome: str  # first | new | unchanged | not_modified | missing | error
     http_status: int | None = None
     final_url: str | None = None
     error: FetchError | None = None
@@ -45,12 +48,16 @@ class TargetResult:
     snapshot_id: int | None = None
     check_id: int | None = None
     duration: float = 0.0
+    verdict: Verdict | None = None  # why the page could not be read, or is gone
+    alerts: list[AlertRow] = field(default_factory=list)  # open after this check
+    due: cadence.DueInfo | None = None
+    muted_until: str | None = None
 
     @property
     def state(self) -> str:
         if self.firing:
             return "alert"
-        return "error" if self.outcome == "error" else "ok"
+        return "error" if self.outcome in ("error", "missing") else "ok"
 
 
 @dataclass
@@ -155,9 +162,8 @@ async def check_targets(
         async with HostClients(policy) as clients:
 
             async def one(target: Target) -> TargetResult:
-                client = clients.get(target.url)
                 result = await _check_one(
-                    config, target, store, client, policy, limiter, now, parser
+                    config, target, store, clients, policy, limiter, now, parser
                 )
                 if on_done:
                     on_done(result)
@@ -169,11 +175,23 @@ async def check_targets(
     return CheckRun(now, list(results))
 
 
+@dataclass
+class _Capture:
+    """What the fetch stage handed over, for ``_record``."""
+
+    fetched: Fetched | None = None
+    page: Page | None = None
+    previous: SnapshotRow | None = None  # the newest capture of any kind
+    good: SnapshotRow | None = None  # the newest capture that was the page itself
+    docs: list[documents.DocResult] | None = None
+    blobs: tuple[str, str] | None = None  # (body sha, page sha), written before _record
+
+
 async def _check_one(
     config: Config,
     target: Target,
     store: Store,
-    client: object,
+    clients: HostClients,
     policy: FetchPolicy,
     limiter: HostLimiter,
     now: datetime,
@@ -181,13 +199,13 @@ async def _check_one(
 ) -> TargetResult:
     started = time.monotonic()
     result = TargetResult(target=target, checked_at=now, outcome="error")
-    previous = store.latest_snapshot(target.id)
-    etag, last_modified = store.last_good_validators(target.id) if previous else (None, None)
-    fetched: Fetched | None = None
-    page: Page | None = None
+    cap = _Capture(
+        previous=store.latest_snapshot(target.id), good=store.latest_good_snapshot(target.id)
+    )
+    etag, last_modified = store.last_good_validators(target.id) if cap.previous else (None, None)
     try:
-        fetched = await fetch(
-            client,  # type: ignore[arg-type]
+        cap.fetched = await fetch(
+            clients.get(target.url),
             target.url,
             policy=policy,
             limiter=limiter,
@@ -197,7 +215,8 @@ async def _check_one(
     except FetchError as e:
         result.error = e
         result.http_status = e.status
-        result.events = detect.events_from_failure(e, target.url, target.label)
+        result.verdict = failure_verdict(e, ever_read=cap.good is not None)
+    fetched, previous = cap.fetched, cap.previous
     if fetched is not None:
         result.http_status = fetched.status
         result.final_url = fetched.final_url
@@ -208,7 +227,7 @@ async def _check_one(
             result.outcome = "not_modified" if fetched.not_modified else "unchanged"
         else:
             assert fetched.body is not None
-            page = await (parser or PageParser(1)).extract(
+            cap.page = await (parser or PageParser(1)).extract(
                 fetched.body,
                 url=fetched.final_url,
                 today=now.date(),
@@ -218,18 +237,23 @@ async def _check_one(
                 within=target.items.within,
                 sha256=fetched.sha256,
             )
-            if previous is None:
-                result.outcome = "first"
-            else:
-                result.outcome = "new"
-                result.comparison = compare(store.get_page(previous.page_sha), page)
-                result.events = detect.events_from_comparison(result.comparison, target.url)
-    blobs = None
-    if page is not None and fetched is not None and fetched.body is not None:
+            result.outcome = "first" if cap.good is None else "new"
+        result.verdict = _soft_404(target, fetched, cap)
+        if result.verdict is not None:
+            result.outcome = "missing"
+    if target.documents and result.verdict is None:
+        listed = cap.page.items if cap.page is not None else _current_items(store, target.id)
+        known = documents.stored(store.db, target.id)
+        cap.docs = await documents.check_documents(
+            clients, documents.document_items(listed), known, policy, limiter
+        )
+    if cap.page is not None and fetched is not None and fetched.body is not None:
         # Off the event loop: gzip and fsync release the GIL, and fetching goes on meanwhile.
-        blobs = await asyncio.to_thread(_write_blobs, store, fetched.body, fetched.sha256, page)
+        cap.blobs = await asyncio.to_thread(
+            _write_blobs, store, fetched.body, fetched.sha256, cap.page
+        )
     result.duration = time.monotonic() - started
-    _record(store, result, fetched, page, previous.id if previous else None, blobs)
+    _record(store, config, result, cap)
     return result
 
 
@@ -237,139 +261,101 @@ def _write_blobs(store: Store, body: bytes, sha: str | None, page: Page) -> tupl
     return store.put_blob(body, sha), store.put_page(page)
 
 
-def _record(
-    store: Store,
-    result: TargetResult,
-    fetched: Fetched | None,
-    page: Page | None,
-    previous_id: int | None,
-    blobs: tuple[str, str] | None = None,
-) -> None:
-    """Blobs are written first (``blobs``), then everything about this check in one
+def _soft_404(target: Target, fetched: Fetched, cap: _Capture) -> Verdict | None:
+    """A 200 that is not the page: a redirect home or away, or a page saying it is gone.
+    A page we have never read cannot disappear; that is an error (a wrong URL in the config)."""
+    verdict = page_verdict(target.url, fetched.final_url, cap.page)
+    if verdict is None and cap.page is None and cap.previous and cap.previous.verdict:
+        stored = json.loads(cap.previous.verdict)  # the same body as last time, still missing
+        if stored.get("reason") == "says_missing":
+            verdict = Verdict(True, "says_missing", stored["summary"], {})
+    if verdict is not None and cap.good is None:
+        return Verdict(False, "missing", verdict.summary + "; it has never been read", verdict.data)
+    return verdict
+
+
+def _current_items(store: Store, target_id: str) -> list[Item]:
+    return [
+        Item.from_dict({k: row[k] for k in ("key", "title", "url", "type", "date")})
+        for row in store.items(target_id)
+    ]
+
+
+def _record(store: Store, config: Config, result: TargetResult, cap: _Capture) -> None:
+    """Blobs are written first (``cap.blobs``), then everything about this check in one
     transaction."""
-    target, at = result.target, when(result.checked_at)
-    body_sha, page_sha = blobs or (None, None)
+    target, now, at = result.target, result.checked_at, when(result.checked_at)
+    fetched, page = cap.fetched, cap.page
+    confirm = config.confirm_of(target)
+    body_sha, page_sha = cap.blobs or (None, None)
+    before: Page | None = None
+    if page is not None and result.outcome == "new" and cap.good is not None:
+        before = store.get_page(cap.good.page_sha)
+    readable = result.outcome in conditions.READABLE
     with store.transaction() as db:
         db.execute(
             "INSERT INTO targets (id, url) VALUES (?, ?) "
             "ON CONFLICT(id) DO UPDATE SET url=excluded.url",
             (target.id, target.url),
         )
-        snapshot_id = previous_id
-        if page is not None and fetched is not None:
-            snapshot_id = db.execute(
-                "INSERT INTO snapshots (target_id, taken_at, body_sha, page_sha, content_type,"
-                " size, final_url, http_status) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    target.id,
-                    at,
-                    body_sha,
-                    page_sha,
-                    fetched.content_type,
-                    len(fetched.body or b""),
-                    fetched.final_url,
-                    fetched.status,
-                ),
-            ).lastrowid
-        err = result.error
-        redirects = (
-            [r.url for r in fetched.redirects] if fetched else (err.redirects if err else [])
+        changes: Changes | None = None
+        if before is not None and page is not None:
+            result.comparison = compare(before, page)
+            changes = record.classify(db, target.id, result.comparison, before, page, confirm)
+        replaced = (
+            result.outcome == "new"
+            and page is not None
+            and page.is_document
+            and cap.good is not None
+            and cap.good.body_sha != body_sha
         )
-        result.check_id = db.execute(
-            "INSERT INTO checks (target_id, checked_at, outcome, http_status, error_kind,"
-            " error_message, final_url, redirects, etag, last_modified, duration, snapshot_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                target.id,
-                at,
-                result.outcome,
-                result.http_status,
-                err.kind if err else None,
-                err.message if err else None,
-                result.final_url,
-                json.dumps(redirects) if redirects else None,
-                fetched.validators.etag if fetched else None,
-                fetched.validators.last_modified if fetched else None,
-                round(result.duration, 3),
-                snapshot_id if fetched else None,
-            ),
-        ).lastrowid
+        snapshot_id = cap.previous.id if cap.previous else None
+        if page is not None and fetched is not None:
+            snapshot_id = record.insert_snapshot(
+                db, result, fetched, body_sha, page_sha, changes, replaced
+            )
         result.snapshot_id = snapshot_id
-        if page is not None:
-            _record_items(db, target.id, page, result.comparison, at)
-        elif fetched is not None:
+        result.check_id = record.insert_check(db, result, fetched, snapshot_id)
+        events: list[Event] = []
+        if result.outcome in ("first", "new") and page is not None:
+            record.record_items(db, target.id, page, changes, at, snapshot_id)
+            if changes is not None:
+                events += detect.events_from_changes(changes, target.url)
+        elif readable:
             db.execute(
                 "UPDATE items SET last_seen=? WHERE target_id=? AND gone_since IS NULL",
                 (at, target.id),
             )
-        for event in result.events:
-            db.execute(
-                "INSERT INTO events (target_id, check_id, at, kind, severity, subject, title,"
-                " url, summary, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    target.id,
-                    result.check_id,
-                    at,
-                    event.kind,
-                    event.severity,
-                    event.subject,
-                    event.title,
-                    event.url,
-                    event.summary,
-                    json.dumps(event.data, ensure_ascii=False) if event.data else None,
-                ),
-            )
-    # Until alert confirmation lands, a read error is reported but does not count as firing.
-    result.firing = sorted(
-        {e.kind for e in result.events if e.severity == "alert" and e.kind != "error"}
-    )
+        if replaced and page is not None:
+            events += record.replaced(db, target, page, cap.good, fetched, at)
+        facets = record.baselines(db, target, page, fetched, confirm) if readable else None
+        doc_obs = None
+        if cap.docs is not None:
+            doc_events, doc_obs = documents.record(db, target, cap.docs, at=at, confirm=confirm)
+            events += doc_events
+        result.due = cadence.due(db, config, target, now)
+        assessment = conditions.assess(
+            db,
+            config,
+            target,
+            now=now,
+            verdict=result.verdict,
+            facets=facets,
+            documents=doc_obs,
+            due=result.due,
+        )
+        ctx = alerts.Context(target, now, confirm, config.notify.slack, snapshot_id)
+        applied = alerts.apply(db, ctx, assessment)
+        events += applied.events
+        for event in events:
+            record.insert_event(db, target.id, result.check_id, at, event)
+        result.events = events
+        result.firing = applied.firing
+        result.alerts = applied.open
+        result.muted_until = alerts.muted_until(db, target.id)
     items = store.items(target.id)
     result.items = len(items)
     result.newest = _newest(items)
-
-
-def _record_items(
-    db: object, target_id: str, page: Page, comparison: Comparison | None, at: str
-) -> None:
-    import sqlite3
-
-    assert isinstance(db, sqlite3.Connection)
-    # A moved document keeps the first-seen time of its old URL: it is not a new publication.
-    carried = {}
-    if comparison is not None:
-        for move in comparison.moved:
-            row = db.execute(
-                "SELECT first_seen FROM items WHERE target_id=? AND key=?",
-                (target_id, move.old.key),
-            ).fetchone()
-            if row:
-                carried[move.new.key] = row[0]
-    keys = set()
-    for item in page.items:
-        keys.add(item.key)
-        db.execute(
-            "INSERT INTO items (target_id, key, title, url, type, date, date_source,"
-            " first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT(target_id, key) DO UPDATE SET title=excluded.title,"
-            " url=excluded.url, type=excluded.type, date=excluded.date,"
-            " date_source=excluded.date_source, last_seen=excluded.last_seen, gone_since=NULL",
-            (
-                target_id,
-                item.key,
-                item.title,
-                item.url,
-                item.type,
-                item.date.isoformat() if item.date else None,
-                item.date_source,
-                carried.get(item.key, at),
-                at,
-            ),
-        )
-    current = db.execute(
-        "SELECT key FROM items WHERE target_id=? AND gone_since IS NULL", (target_id,)
-    ).fetchall()
-    gone = [(at, target_id, row[0]) for row in current if row[0] not in keys]
-    db.executemany("UPDATE items SET gone_since=? WHERE target_id=? AND key=?", gone)
 
 
 def _newest(items: list[dict[str, object]]) -> Item | None:

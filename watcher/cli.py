@@ -266,3 +266,122 @@ def demo(workdir: Path | None) -> None:
     from watcher.demo import run_demo
 
     run_demo(Console(), workdir)
+
+
+# --- watcher mute / unmute / status / history / diff: alerts and evidence ------------------
+
+
+@main.command()
+@click.argument("target_id")
+@click.option("--for", "span", required=True, help="How long, e.g. 12h or 7d.")
+@config_option
+@data_dir_option
+@click.option("--at", "at", help="Count from this ISO-8601 time instead of now.")
+def mute(
+    target_id: str, span: str, config_path: Path, data_dir: Path | None, at: str | None
+) -> None:
+    """Silence a target's notifications for a while. Alerts are still recorded."""
+    from watcher.alerts import set_mute
+    from watcher.units import parse_duration
+
+    config = load_config(config_path)
+    (target,) = select_targets(config, (target_id,))
+    try:
+        until = parse_at(at) + parse_duration(span)
+    except ValueError as e:
+        raise UsageError(f"--for: {e}") from None
+    with open_store(config, data_dir) as store, store.transaction() as db:
+        set_mute(db, target, until)
+    click.echo(f"{target.id}: muted until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+
+
+@main.command()
+@click.argument("target_id")
+@config_option
+@data_dir_option
+def unmute(target_id: str, config_path: Path, data_dir: Path | None) -> None:
+    """Notify about a muted target's alerts again."""
+    from watcher.alerts import set_mute
+
+    config = load_config(config_path)
+    (target,) = select_targets(config, (target_id,))
+    with open_store(config, data_dir) as store, store.transaction() as db:
+        set_mute(db, target, None)
+    click.echo(f"{target.id}: unmuted")
+
+
+@main.command()
+@config_option
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--at", "at", help="Judge due dates as of this ISO-8601 time.")
+def status(config_path: Path, data_dir: Path | None, as_json: bool, at: str | None) -> None:
+    """One row per target: last check, state, items, newest publication, open alerts."""
+    from watcher.views import notification_problems, print_status, wide_console
+    from watcher.views import status as build_status
+
+    config = load_config(config_path)
+    now = parse_at(at)
+    with open_store(config, data_dir) as store:
+        rows = build_status(store, config, now)
+        problems = notification_problems(store, now)
+    if as_json:
+        doc = {"targets": [r.to_dict() for r in rows], "notify_problems": problems}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        print_status(rows, problems, wide_console())
+
+
+@main.command()
+@click.argument("target_id")
+@config_option
+@data_dir_option
+@click.option("--limit", default=50, show_default=True, help="Show the last N entries (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def history(
+    target_id: str, config_path: Path, data_dir: Path | None, limit: int, as_json: bool
+) -> None:
+    """A target's checks, snapshots, events and alerts over time, newest last."""
+    from watcher.views import history as build_history
+    from watcher.views import print_history
+
+    config = load_config(config_path)
+    (target,) = select_targets(config, (target_id,))
+    with open_store(config, data_dir) as store:
+        entries = build_history(store, target.id, limit)
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
+    else:
+        print_history(entries, Console())
+
+
+@main.command()
+@click.argument("target_id")
+@config_option
+@data_dir_option
+@click.option("--from", "from_id", type=int, help="Snapshot id (default: the one before --to).")
+@click.option("--to", "to_id", type=int, help="Snapshot id (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def diff(
+    target_id: str,
+    config_path: Path,
+    data_dir: Path | None,
+    from_id: int | None,
+    to_id: int | None,
+    as_json: bool,
+) -> None:
+    """The text diff and item changes between two snapshots, with where the captures are."""
+    from watcher.views import diff as build_diff
+    from watcher.views import print_diff
+
+    config = load_config(config_path)
+    (target,) = select_targets(config, (target_id,))
+    with open_store(config, data_dir) as store:
+        if to_id is not None and from_id is None:
+            earlier = [s.id for s in store.snapshots(target.id) if s.id < to_id]
+            from_id = earlier[-1] if earlier else None
+        result = build_diff(store, target.id, from_id, to_id)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_diff(result, Console(soft_wrap=True))

@@ -38,12 +38,36 @@ def _target(r: TargetResult) -> dict[str, Any]:
         ),
         "events": [e.to_dict() for e in r.events],
         "firing": r.firing,
+        "alerts": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "subject": a.subject,
+                "state": a.state,
+                "streak": a.streak,
+                "opened_at": a.opened_at,
+                "fired_at": a.fired_at,
+                "summary": a.summary,
+            }
+            for a in r.alerts
+        ],
         "snapshot_id": r.snapshot_id,
     }
+    if r.due is not None:
+        out["due"] = r.due.to_dict()
+    if r.muted_until and r.muted_until > r.checked_at.isoformat():
+        out["muted_until"] = r.muted_until
     if r.final_url and r.final_url != r.target.url:
         out["final_url"] = r.final_url
     if r.error is not None:
         out["error"] = {"class": r.error.kind, "message": r.error.message}
+    if r.verdict is not None:
+        # Why this capture is not the page: gone (404, soft 404, redirect home) or unreadable.
+        out["verdict"] = {
+            "gone": r.verdict.gone,
+            "reason": r.verdict.reason,
+            "summary": r.verdict.summary,
+        }
     return out
 
 
@@ -78,5 +102,6 @@ def _what(r: TargetResult) -> str:
         "unchanged": "unchanged",
         "not_modified": "unchanged (304)",
         "new": "changed",
+        "missing": r.verdict.summary if r.verdict else "missing",
         "error": str(r.error) if r.error else "error",
     }.get(r.outcome, r.outcome)

@@ -103,4 +103,50 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_queued ON outbox(state, id)
 """,
+    # 2: alert lifecycle and detection history (issue 3).
+    #    items.gone_reason: why an item left the listing (removed | moved | superseded |
+    #    rolled); only "removed" can raise a disappearance. items.moved_to: the key it moved to.
+    #    snapshots.verdict: why a capture is not the page (soft 404, redirect home); NULL if it
+    #    is. snapshots.real_change: new publications or a text change, not moves or returns.
+    #    targets.state: shrink baselines as JSON. documents: per-document watch state.
+    #    replacements: documents replaced in place (new content at the same URL).
+    """
+ALTER TABLE items ADD COLUMN gone_reason TEXT;
+ALTER TABLE items ADD COLUMN moved_to TEXT;
+ALTER TABLE snapshots ADD COLUMN verdict TEXT;
+ALTER TABLE snapshots ADD COLUMN real_change INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE targets ADD COLUMN state TEXT;
+CREATE TABLE documents (
+    target_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    etag TEXT,
+    last_modified TEXT,
+    size INTEGER,
+    sha256 TEXT,
+    status INTEGER,
+    error TEXT,
+    checked_at TEXT,
+    ok_at TEXT,
+    changed_at TEXT,
+    gone_since TEXT,
+    baseline_size INTEGER,
+    recent_sizes TEXT,
+    PRIMARY KEY (target_id, key)
+) WITHOUT ROWID;
+CREATE TABLE replacements (
+    id INTEGER PRIMARY KEY,
+    target_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    at TEXT NOT NULL,
+    size_before INTEGER,
+    size_after INTEGER
+);
+CREATE INDEX replacements_by_target ON replacements(target_id, at);
+CREATE INDEX alerts_by_target ON alerts(target_id, id);
+CREATE INDEX items_gone ON items(target_id, gone_since)
+""",
 ]

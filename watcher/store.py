@@ -45,6 +45,46 @@ class SnapshotRow:
     size: int
     final_url: str
     http_status: int
+    # Why this capture is not the page itself ("says it is gone", "redirected home"), or None.
+    verdict: str | None = None
+    real_change: int = 0  # new publications or a text change (not moves, not returns)
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One alert: ``pending`` until confirmed, ``firing``, then ``resolved``."""
+
+    id: int
+    target_id: str
+    kind: str
+    subject: str
+    state: str
+    streak: int
+    opened_at: str
+    fired_at: str | None
+    resolved_at: str | None
+    last_seen_at: str | None
+    last_notified_at: str | None
+    summary: str
+    data: dict[str, Any]
+
+
+def alert_row(row: sqlite3.Row) -> AlertRow:
+    return AlertRow(
+        id=row["id"],
+        target_id=row["target_id"],
+        kind=row["kind"],
+        subject=row["subject"],
+        state=row["state"],
+        streak=row["streak"],
+        opened_at=row["opened_at"],
+        fired_at=row["fired_at"],
+        resolved_at=row["resolved_at"],
+        last_seen_at=row["last_seen_at"],
+        last_notified_at=row["last_notified_at"],
+        summary=row["summary"],
+        data=json.loads(row["data"]) if row["data"] else {},
+    )
 
 
 @dataclass(frozen=True)
@@ -208,6 +248,15 @@ class Store:
         ).fetchone()
         return SnapshotRow(**dict(row)) if row else None
 
+    def latest_good_snapshot(self, target_id: str) -> SnapshotRow | None:
+        """The newest capture that was the page itself (not a soft 404 or a redirect home)."""
+        row = self.db.execute(
+            "SELECT * FROM snapshots WHERE target_id=? AND verdict IS NULL ORDER BY id DESC"
+            " LIMIT 1",
+            (target_id,),
+        ).fetchone()
+        return SnapshotRow(**dict(row)) if row else None
+
     def snapshot(self, snapshot_id: int) -> SnapshotRow | None:
         row = self.db.execute("SELECT * FROM snapshots WHERE id=?", (snapshot_id,)).fetchone()
         return SnapshotRow(**dict(row)) if row else None
@@ -254,6 +303,19 @@ class Store:
         if since:
             sql, args = sql + " AND at>=?", [*args, since]
         return self.db.execute(sql + " ORDER BY id", args).fetchall()
+
+    def alerts(self, target_id: str | None = None, *, open_only: bool = False) -> list[AlertRow]:
+        """Alerts oldest first; ``open_only`` keeps pending and firing ones."""
+        sql, args = "SELECT * FROM alerts WHERE 1=1", list[str]()
+        if target_id:
+            sql, args = sql + " AND target_id=?", [*args, target_id]
+        if open_only:
+            sql += " AND state!='resolved'"
+        return [alert_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def muted_until(self, target_id: str) -> str | None:
+        row = self.db.execute("SELECT muted_until FROM targets WHERE id=?", (target_id,)).fetchone()
+        return row[0] if row and row[0] else None
 
 
 _CHECK_COLUMNS = (
