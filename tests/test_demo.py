@@ -25,6 +25,8 @@ def test_demo_fires_the_scripted_alerts_in_order(
         ("2026-10-26", "stopped", "ICE Declined Detainer Outcome Report"),
         ("2026-11-01", "disappeared", "ICE detention oversight report"),
         ("2026-11-04", "recovered", "ICE detention oversight report"),
+        # Still missing a month later: Slack is reminded once per `repeat` (30d in the demo).
+        ("2026-11-13", "disappeared (reminder)", "ICE FOIA Library"),
     ]
     foia = fired[0].summary
     assert foia.startswith("3 publications no longer listed")

@@ -130,7 +130,8 @@ def run_demo(console: Console, workdir: Path | None = None) -> list[Fired]:
                 for row_id, payload in rows:
                     last_id = row_id
                     notice = Notice.from_dict(json.loads(payload))
-                    fired.append(Fired(step.at, notice.kind, notice.target_name, notice.summary))
+                    kind = notice.kind + (" (reminder)" if notice.repeat else "")
+                    fired.append(Fired(step.at, kind, notice.target_name, notice.summary))
                     console.print(render_slack(notice))
             digest_path = write_digest(config, store, workdir, timeline()[-1].at)
     _summary(console, fired)
@@ -198,7 +199,7 @@ def _summary(console: Console, fired: list[Fired]) -> None:
     for f in fired:
         table.add_row(
             f"{f.at:%a %d %b}",
-            Text(f.kind, style=_KIND_STYLE.get(f.kind, "")),
+            Text(f.kind, style=_KIND_STYLE.get(f.kind.split()[0], "")),
             f.target,
             f.summary,
         )
