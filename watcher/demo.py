@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
+from rich.emoji import Emoji
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -111,16 +112,23 @@ def run_demo(console: Console, workdir: Path | None = None) -> list[Fired]:
             console.print("SLACK_WEBHOOK_URL is set: alerts are also posted to your Slack.")
         with Store(config.data_dir) as store:
             last_id = 0
+            seen: set[tuple[str, str, str]] = set()
             for step in timeline():
                 step.apply(site)
                 console.rule(f"[bold]{step.at:%a %d %b %Y}[/]  {step.note}", align="left")
                 run = asyncio.run(check_targets(config, config.targets, store, now=step.at))
                 for result in run.results:
                     for event in result.events:
-                        console.print(
-                            Text(f"  {result.target.id}: {event.kind}: {event.summary}"[:160]),
-                            style="dim",
-                        )
+                        # An ongoing condition is observed on every check; say it once.
+                        key = (result.target.id, event.kind, event.subject)
+                        ongoing = event.severity == "alert" and key in seen
+                        seen.add(key)
+                        if not ongoing:
+                            line = f"  {result.target.id}: {event.kind}: {event.summary}"
+                            console.print(Text(line, style="dim"))
+                    seen &= {(result.target.id, e.kind, e.subject) for e in result.events} | {
+                        k for k in seen if k[0] != result.target.id
+                    }
                 deliver_slack(store, config, now=step.at)
                 rows = store.db.execute(
                     "SELECT id, payload FROM outbox WHERE channel='slack' AND state='sent'"
@@ -163,7 +171,8 @@ def render_slack(notice: Notice) -> Panel:
         elif block["type"] == "context":
             parts.append(Text(_plain(block["elements"][0]["text"]), style="dim"))
     style = _KIND_STYLE.get(notice.kind, "bold")
-    return Panel(Group(*parts), title=Text(title, style=style), title_align="left", expand=False)
+    heading = Text(Emoji.replace(title), style=style)
+    return Panel(Group(*parts), title=heading, title_align="left", expand=False)
 
 
 def _mrkdwn(text: str) -> Text:
@@ -191,16 +200,16 @@ def _unescape(text: str) -> str:
 
 
 def _summary(console: Console, fired: list[Fired]) -> None:
-    table = Table(title="What fired, and when", title_justify="left")
-    table.add_column("check")
-    table.add_column("kind")
-    table.add_column("target")
-    table.add_column("summary", overflow="fold")
+    table = Table(title="What fired, and when", title_justify="left", expand=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("target", ratio=1)
+    table.add_column("summary", ratio=2, overflow="fold")
     for f in fired:
         table.add_row(
             f"{f.at:%a %d %b}",
             Text(f.kind, style=_KIND_STYLE.get(f.kind.split()[0], "")),
             f.target,
-            f.summary,
+            f.summary if len(f.summary) <= 90 else f.summary[:89] + "…",
         )
     console.print(table)

@@ -252,7 +252,7 @@ def timeline() -> list[Step]:
     def render(day: date) -> Callable[[Site], None]:
         def apply(site: Site) -> None:
             stats_page(site, s.stats_files, s.facilities, s.stats_files[-1])
-            foia_page(site, s.foia_removed, day)
+            foia_page(site, s.foia_removed, date(2026, 9, 30))
             weekly_page(site, s.weekly, s.suspended, s.weekly[-1])
             oversight_page(site, s.oversight, date(2026, 9, 15))
             annual_page(site, s.blocked, date(2026, 1, 20))
