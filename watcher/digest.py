@@ -16,9 +16,10 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from watcher.cadence import due_info
 from watcher.config import Config, Target
 from watcher.scheduler import parse_stored_time
 from watcher.store import Store, when
@@ -126,16 +127,16 @@ class Digest:
         return not no_checks and all(t.quiet for t in self.targets)
 
 
-def default_due_of(store: Store, tz: ZoneInfo) -> DueOf:
-    """Next issue expected: the newest dated publication plus ``expect.every``, if declared."""
+def cadence_due_of(store: Store, config: Config, now: datetime) -> DueOf:
+    """Next issue expected, as detection judges it (learned cadences, capped dates).
+
+    ``due_at`` is the deadline after which ``stopped`` fires; editors plan on the expected
+    date, which is that deadline less the grace.
+    """
 
     def due_of(target: Target) -> datetime | None:
-        if target.expect is None or target.expect.every is None:
-            return None
-        newest = newest_item(store.db, target.id)
-        if newest is None or newest.date is None:
-            return None
-        return datetime.combine(newest.date, time(0), tzinfo=tz) + target.expect.every
+        info = due_info(store, config, target, now)
+        return info.due_at - info.grace if info and info.due_at else None
 
     return due_of
 
@@ -159,7 +160,7 @@ def build_digest(
 ) -> Digest:
     """Read the window ``[start, end)`` and the state at ``end`` from the store."""
     tz = ZoneInfo(config.settings.timezone)
-    due_of = due_of or default_due_of(store, tz)
+    due_of = due_of or cadence_due_of(store, config, end)
     db, lo, hi = store.db, when(start), when(end)
     checks: dict[str, int] = {}
     per_target_checks: dict[str, int] = {}
@@ -246,9 +247,10 @@ def _state(firing: bool, last_outcome: str | None) -> str:
 
 def _event_groups(db: sqlite3.Connection, target_id: str, lo: str, hi: str) -> list[EventGroup]:
     groups: dict[str, EventGroup] = {}
-    for kind, summary, url in db.execute(
-        "SELECT kind, summary, url FROM events WHERE target_id=? AND at>=? AND at<?"
-        " ORDER BY id DESC",
+    described: set[tuple[str, str]] = set()
+    for kind, subject, severity, summary, url in db.execute(
+        "SELECT kind, subject, severity, summary, url FROM events"
+        " WHERE target_id=? AND at>=? AND at<? ORDER BY id DESC",
         (target_id, lo, hi),
     ):
         if kind not in KIND_LABELS:  # "added" is shown as the new publications themselves
@@ -257,6 +259,12 @@ def _event_groups(db: sqlite3.Connection, target_id: str, lo: str, hi: str) -> l
             kind, EventGroup(kind, KIND_LABELS[kind], 0, [], wayback=kind == "disappeared")
         )
         group.count += 1
+        # A condition is observed on every check while it lasts; its newest summary is the
+        # current truth ("No new issue for 29 days"), so older ones are not repeated.
+        if severity == "alert":
+            if (kind, subject) in described:
+                continue
+            described.add((kind, subject))
         if len(group.lines) < SUMMARIES_SHOWN and all(s != summary for s, _ in group.lines):
             group.lines.append((summary, url))
     return [groups[k] for k in KIND_LABELS if k in groups]
