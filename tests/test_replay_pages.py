@@ -199,3 +199,35 @@ def test_a_table_losing_rows_shrinks_once_confirmed_and_a_one_check_dip_does_not
     back = r.check(AT[5])
     assert back.kinds == ["changed", "recovered"] and back.code == 0
     assert [(k, at) for k, at, _ in r.timeline()] == [("shrank", AT[4]), ("recovered", AT[5])]
+
+
+def test_when_no_watched_host_resolves_it_is_our_network_not_a_disappearance(
+    server: PageServer, watcher: Watcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An offline newsroom server: every name fails the same way a deleted record would.
+    real = socket.getaddrinfo
+    online = {"on": True}
+    names = {"www.agency.example.gov", "www.other.example.gov"}
+
+    def fake(host: object, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name in names:
+            if not online["on"]:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            host = server.host
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    server.set(PATH, FOIA_PAGE)
+    watcher.write(
+        f"  - id: page\n    url: http://www.agency.example.gov:{server.port}{PATH}\n"
+        f"  - id: other\n    url: http://www.other.example.gov:{server.port}{PATH}\n"
+    )
+    r = Replay(watcher, server)
+    r.check(AT[0])
+    online["on"] = False
+    for at in AT[1:4]:
+        check = r.check(at)
+        assert check.kinds == ["error"], check.kinds
+        assert "this machine's DNS or network is down" in check.target["events"][0]["summary"]
+    assert check.target["firing"] == ["error"]  # after confirmation: an error, never gone

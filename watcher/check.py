@@ -28,6 +28,7 @@ from watcher.errors import FetchError
 from watcher.extract import extract
 from watcher.fetch import FetchPolicy, HostClients, HostLimiter, fetch
 from watcher.models import Event, Fetched, Item, Page, Validators
+from watcher.resolver import ResolverProbe
 from watcher.store import AlertRow, SnapshotRow, Store, when
 from watcher.verdict import Verdict, failure_verdict, page_verdict
 
@@ -158,12 +159,13 @@ async def check_targets(
     policy = fetch_policy(config)
     limiter = limiter or HostLimiter(policy.per_host_concurrency, policy.per_host_delay)
     parser = PageParser(len(targets))
+    probe = ResolverProbe(t.url for t in config.targets)
     try:
         async with HostClients(policy) as clients:
 
             async def one(target: Target) -> TargetResult:
                 result = await _check_one(
-                    config, target, store, clients, policy, limiter, now, parser
+                    config, target, store, clients, policy, limiter, now, parser, probe
                 )
                 if on_done:
                     on_done(result)
@@ -196,6 +198,7 @@ async def _check_one(
     limiter: HostLimiter,
     now: datetime,
     parser: PageParser | None = None,
+    probe: ResolverProbe | None = None,
 ) -> TargetResult:
     started = time.monotonic()
     result = TargetResult(target=target, checked_at=now, outcome="error")
@@ -215,7 +218,8 @@ async def _check_one(
     except FetchError as e:
         result.error = e
         result.http_status = e.status
-        result.verdict = failure_verdict(e, ever_read=cap.good is not None)
+        down = e.kind == "dns" and probe is not None and await probe.network_down(e.url)
+        result.verdict = failure_verdict(e, ever_read=cap.good is not None, network_down=down)
     fetched, previous = cap.fetched, cap.previous
     if fetched is not None:
         result.http_status = fetched.status

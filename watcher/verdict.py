@@ -45,7 +45,7 @@ class Verdict:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def failure_verdict(error: FetchError, *, ever_read: bool) -> Verdict:
+def failure_verdict(error: FetchError, *, ever_read: bool, network_down: bool = False) -> Verdict:
     """A failed fetch: gone for 404, 410 and a name that no longer resolves, else an error.
 
     A page we have never read cannot disappear: a 404 on the first check is a typo in the
@@ -60,6 +60,12 @@ def failure_verdict(error: FetchError, *, ever_read: bool) -> Verdict:
         return Verdict(True, str(error.status), summary, data)
     if error.kind == "dns":
         host = urlsplit(error.url).hostname or "the host"
+        if network_down:
+            summary = (
+                f"{host} does not resolve, and neither do the other watched hosts: "
+                "this machine's DNS or network is down, not the agency's site"
+            )
+            return Verdict(False, "network", summary, data)
         summary = f"{host} no longer resolves (DNS)"
         return Verdict(ever_read, "dns", summary, data)
     return Verdict(False, error.kind, str(error), data)
