@@ -97,13 +97,14 @@ def run_demo(console: Console, workdir: Path | None = None) -> list[Fired]:
     site = Site()
     fired: list[Fired] = []
     with SiteServer(site) as server, WebhookSink() as sink:
-        webhook = real_slack or sink.url
         config_path = workdir / "targets.yaml"
+        # The file stays loadable after the demo, so `watcher status --config` can explore it.
         config_path.write_text(
             demo_targets(server.base)
-            + "notify:\n  slack:\n    webhook_url: ${DEMO_WEBHOOK}\n    repeat: 30d\n"
+            + f"notify:\n  slack:\n    webhook_url: ${{SLACK_WEBHOOK_URL:-{sink.url}}}\n"
+            + "    repeat: 30d\n"
         )
-        config = load_config(config_path, env={**os.environ, "DEMO_WEBHOOK": webhook})
+        config = load_config(config_path)
         console.print(
             f"[bold]watcher demo[/]: a simulated agency site at {server.base}, "
             f"{len(config.targets)} targets, data in {workdir}"
@@ -144,7 +145,9 @@ def run_demo(console: Console, workdir: Path | None = None) -> list[Fired]:
             digest_path = write_digest(config, store, workdir, timeline()[-1].at)
     _summary(console, fired)
     console.print(f"Digest email written to [bold]{digest_path}[/]")
-    console.print(f"Evidence (captures, database) kept in {workdir}")
+    console.print(f"Evidence (captures, database) kept in {workdir}; explore it with")
+    console.print(f"  watcher status --config {config_path}")
+    console.print(f"  watcher history ice-foia-library --config {config_path}")
     return fired
 
 
