@@ -98,7 +98,7 @@ def _what(r: TargetResult) -> str:
     if r.events:
         return "\n".join(f"{e.kind}: {e.summary}" for e in r.events)
     return {
-        "first": f"first capture ({r.items} items)",
+        "first": f"first capture ({r.items} item{'' if r.items == 1 else 's'})",
         "unchanged": "unchanged",
         "not_modified": "unchanged (304)",
         "new": "changed",
