@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import os
 import random
-import re
 import socket
 import ssl
 import time
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
@@ -28,6 +25,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from watcher.blocks import _PEEK, classify_block
+from watcher.body import _Failure, _read_body
 from watcher.errors import FetchError
 from watcher.models import Fetched, Redirect, Validators
 
@@ -35,9 +34,6 @@ Sleep = Callable[[float], Awaitable[None]]
 Gate = Callable[[], Awaitable[None]]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_PEEK = 64 * 1024  # enough of an error page to recognise a block page
-_GZIP = 16 + zlib.MAX_WBITS
-_STEP = 64 * 1024  # most decoded bytes produced by one zlib call
 
 
 @dataclass(frozen=True)
@@ -146,65 +142,6 @@ def normalise_etag(value: str | None) -> str | None:
     return ('W/"' if weak else '"') + core + '"'
 
 
-_AKAMAI_REF = re.compile(r"reference\s*#\s*([0-9a-f]+(?:\.[0-9a-f]+){2,})", re.I)
-_PERMISSION = re.compile(r"you don.t have permission to access", re.I)
-_TITLE = re.compile(r"<title[^>]*>\s*(.*?)\s*</title>", re.I | re.S)
-_CAPTCHA = ("g-recaptcha", "h-captcha", "hcaptcha", "px-captcha", "are you a robot",
-            "verify you are human", "incapsula incident", "_incapsula_resource")  # fmt: skip
-
-
-def classify_block(status: int, headers: Mapping[str, str], body: bytes) -> str | None:
-    """Name the firewall when a response is a bot block rather than the page.
-
-    Federal sites sit behind Akamai, whose blocks come back as 403 "Access Denied" or as a
-    redirect landing on one; neither means the page is gone. On a 200 only markers no real
-    page carries count: ICE pages may embed a form captcha, and Cloudflare injects its
-    /cdn-cgi/challenge-platform/ script into ordinary pages.
-    """
-    if status not in (200, 403, 429, 503):
-        return None
-    hdr = {k.lower(): v for k, v in headers.items()}
-    # Akamai entity-encodes its page ("Reference&#32;&#35;18&#46;..."), so unescape first.
-    text = html.unescape(body[:_PEEK].decode("latin-1"))
-    low = text.lower()
-    m = _TITLE.search(text)
-    title = m.group(1).lower() if m else ""
-    denied = "access denied" in title or "<h1>access denied</h1>" in low
-    cf_chl = "cf-chl" in low or "_cf_chl_opt" in low
-    moment = title.startswith("just a moment")
-    # Only a denial page is searched for its reference: the case-insensitive search costs
-    # ~0.4 ms on a 64 KB page, most of the time this function takes on every ordinary 200.
-    ref = _AKAMAI_REF.search(text) if denied else None
-    if denied and _PERMISSION.search(text) and (ref or status != 200):
-        return 'Akamai "Access Denied"' + (f" (reference #{ref.group(1)})" if ref else "")
-    if (cf_chl and moment) or (status != 200 and (cf_chl or moment)):
-        return 'Cloudflare challenge ("Just a moment...")'
-    if status == 200:
-        return None
-    if "attention required! | cloudflare" in title:
-        return 'Cloudflare "Attention Required!" block'
-    if denied and "akamai" in hdr.get("server", "").lower():
-        return 'Akamai "Access Denied"'
-    if "captcha" in title or any(marker in low for marker in _CAPTCHA):
-        return "captcha page"
-    if status == 403 and "cf-ray" in hdr:
-        return f"Cloudflare 403 (cf-ray {hdr['cf-ray']})"
-    return None
-
-
-@dataclass(eq=False)
-class _Failure(Exception):
-    """One attempt's failure, kept until retries are settled and it becomes a FetchError."""
-
-    kind: str
-    message: str
-    status: int | None = None
-    transient: bool = False
-    retry_after: float | None = None
-    budget_cut: bool = False  # our own deadline, not the server, ended the attempt
-    redirects: list[Redirect] = field(default_factory=list)
-
-
 def _where(url: str) -> str:
     """Host[:port] only: messages must never carry query-string secrets or credentials."""
     parts = urlsplit(url)
@@ -225,13 +162,6 @@ def _join(base: str, location: str) -> str | None:
     return url if ok else None
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n} bytes"
-
-
 def _retry_after(value: str | None) -> float | None:
     """Seconds, or an HTTP-date measured against our clock (the server asked, we comply)."""
     value = (value or "").strip()
@@ -243,88 +173,6 @@ def _retry_after(value: str | None) -> float | None:
         return None
     when = when if when.tzinfo else when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-class _Inflater:
-    """gzip/deflate inflated with `max_length`, so a small bomb cannot grow past the cap."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        self._d = zlib.decompressobj(_GZIP) if encoding != "deflate" else None
-        self._head = b""  # deflate: held until we can tell zlib-wrapped from raw
-        self._fed = False
-
-    def feed(self, data: bytes, room: int) -> Iterator[bytes]:
-        """Yield decoded pieces; stops once more than `room` bytes came out (over the cap)."""
-        self._fed = self._fed or bool(data)
-        if self._d is None:
-            self._head += data
-            if len(self._head) < 2:
-                return
-            # "deflate" means zlib-wrapped, but some servers send raw deflate: check the header.
-            cmf, flg = self._head[0], self._head[1]
-            wrapped = cmf & 0x0F == 8 and (cmf << 8 | flg) % 31 == 0
-            self._d = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
-            data, self._head = self._head, b""
-        while data and room >= 0:
-            # Small steps: zlib builds each piece from blocks and joins them, so one big
-            # step would briefly hold twice its size.
-            piece = self._d.decompress(data, min(room + 1, _STEP))
-            room -= len(piece)
-            yield piece
-            data = self._d.unconsumed_tail
-            more = self._d.unused_data.strip(b"\0\r\n\t ")  # padding is not a member
-            if self._d.eof and more and self.encoding != "deflate":
-                data = self._d.unused_data + data  # a further gzip member
-                self._d = zlib.decompressobj(_GZIP)
-
-    def finish(self) -> bytes:
-        if not self._fed:
-            return b""
-        tail = self._d.flush() if self._d else b""
-        if self._d is None or not self._d.eof:
-            raise _Failure("http", f"{self.encoding} body is truncated")
-        return tail
-
-
-async def _read_body(response: httpx.Response, limit: int, *, peek: bool) -> bytes:
-    """Stream the raw body and decode it ourselves, counting decoded bytes against `limit`.
-
-    With `peek`, stop quietly at the limit: error pages are read only to spot block pages,
-    and a garbled one is simply not recognised.
-    """
-    status = response.status_code
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    known = encoding in ("gzip", "x-gzip", "deflate")
-    length = response.headers.get("content-length", "").strip()
-    if not peek and encoding not in ("", "identity") and not known:
-        raise _Failure("http", f"unsupported Content-Encoding {encoding!r}", status=status)
-    if not peek and length.isdigit() and int(length) > limit:
-        msg = f"body exceeds {_size(limit)} limit (Content-Length {length})"
-        raise _Failure("too_large", msg, status=status)
-    inflater = _Inflater(encoding) if known else None
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        async for raw in response.aiter_raw():
-            for piece in inflater.feed(raw, limit - total) if inflater else (raw,):
-                chunks.append(piece)
-                total += len(piece)
-            if total > limit:
-                break
-        else:
-            if inflater:
-                chunks.append(inflater.finish())
-                total += len(chunks[-1])
-    except (_Failure, zlib.error) as exc:
-        if not peek and isinstance(exc, _Failure):
-            exc.status = status
-            raise
-        if not peek:
-            raise _Failure("http", f"corrupt {encoding} body ({exc})", status=status) from exc
-    if total > limit and not peek:
-        raise _Failure("too_large", f"body exceeds {_size(limit)} limit", status=status)
-    return b"".join(chunks)[:limit]
 
 
 def _classify_exception(exc: Exception, url: str, policy: FetchPolicy) -> _Failure:
