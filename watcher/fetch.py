@@ -2,8 +2,9 @@
 
 Every later stage trusts this module's verdict: a firewall page or a truncated body taken for
 a successful fetch would look like a page that shrank or vanished, and a reporter would chase
-a story that is not there. So redirects, decompression, size limits and retries are done here
-by hand, where each can be bounded and each failure named.
+a story that is not there. So redirects, decompression, size limits and retries are done by
+hand, where each can be bounded and each failure named: redirects and retries here, the
+capped body in ``body``, firewall pages in ``blocks``.
 """
 
 from __future__ import annotations
