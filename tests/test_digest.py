@@ -167,7 +167,7 @@ def test_digest_email_as_received(store: Store) -> None:
     # The plain text says the same things.
     assert HOSTILE in text and "FY26 old" not in text.split("WHAT HAPPENED")[1]
     assert "1 alert firing, 2 new publications." in text
-    assert "Errors (2 times):" in text
+    assert "Errors (seen on 2 checks):" in text
     assert "firing: error: Could not read the page for 2 checks" in text
     assert "4 checks (3 ok, 1 failed)" in text
     assert "Mon 23 Nov 2026 08:00 EST to Tue 24 Nov 2026 08:00 EST" in text
