@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -30,6 +32,13 @@ def test_demo_fires_the_scripted_alerts_in_order(
     ]
     foia = fired[0].summary
     assert foia.startswith("3 publications no longer listed")
+    # The FOIA target's shrink threshold is 5 items, so the disappearance alone reports the
+    # drop: its Slack notice carries the counts before → after.
+    db = sqlite3.connect(tmp_path / "demo" / "snapshots" / "watcher.db")
+    payload = db.execute(
+        "SELECT payload FROM outbox WHERE kind='disappeared' ORDER BY id LIMIT 1"
+    ).fetchone()[0]
+    assert json.loads(payload)["counts"] == {"items": [25, 22]}
     text = out.getvalue()
     assert "What fired, and when" in text
     digest = tmp_path / "demo" / "digest.html"

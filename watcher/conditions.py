@@ -171,6 +171,25 @@ def _small_table(name: str, baseline: dict[str, float]) -> bool:
 # --- conditions ----------------------------------------------------------------------------
 
 
+def listed_counts(
+    db: sqlite3.Connection, target_id: str, missing: list[dict[str, Any]]
+) -> list[int] | None:
+    """Items listed just before the first removal, and now: the "25 → 22" of a message.
+
+    Needed even when the drop is under the shrink threshold (3 of 25 FOIA entries), since
+    the disappearance alert is the one that reports it.
+    """
+    if not missing:
+        return None
+    first_gone = min(m["gone_since"] for m in missing)
+    now, older = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(first_seen < ?), 0) FROM items"
+        " WHERE target_id=? AND gone_since IS NULL",
+        (first_gone, target_id),
+    ).fetchone()
+    return [int(older) + len(missing), int(now)]
+
+
 def missing_items(db: sqlite3.Connection, target_id: str, confirm: int) -> list[dict[str, Any]]:
     """Items removed from the listing (not moved, superseded or rolled off) and still missing,
     oldest first, each with when it was last seen and whether its absence is confirmed."""
@@ -354,7 +373,11 @@ def assess(
     out.recovery[STOPPED] = cadence.recovery(due, ZoneInfo(config.settings.timezone))
     missing = missing_items(db, target.id, confirm)
     items_facet = next((f for f in facets or [] if f.name == "items"), None)
-    counts = [int(items_facet.before), int(items_facet.after)] if items_facet else None
+    counts = (
+        [int(items_facet.before), int(items_facet.after)]
+        if items_facet
+        else listed_counts(db, target.id, missing)
+    )
     gone = items_gone(missing, counts)
     out.add(gone)
     if facets is None:
