@@ -6,7 +6,6 @@ file, the line and the dotted path, so a user can fix it without reading a trace
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import zoneinfo
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from watcher import __version__
+from watcher.config_errors import dotted, line_of, to_config_error
 from watcher.errors import ConfigError
 from watcher.units import Threshold, parse_duration, parse_size, parse_threshold
 
@@ -259,7 +259,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
-        raise _to_config_error(e, path, lines) from None
+        raise to_config_error(e, path, lines, Config) from None
     _check_unique_ids(config, path, lines)
     return config.model_copy(update={"source": path.resolve()})
 
@@ -302,18 +302,6 @@ def _index_lines(
             _index_lines(child, (*at, i), out)
 
 
-def _line_of(lines: dict[tuple[str | int, ...], int], at: tuple[str | int, ...]) -> int | None:
-    while at:
-        if at in lines:
-            return lines[at]
-        at = at[:-1]
-    return lines.get(())
-
-
-def _dotted(at: tuple[str | int, ...]) -> str:
-    return ".".join(str(p) for p in at)
-
-
 def _substitute(
     value: Any,
     at: tuple[str | int, ...],
@@ -336,100 +324,12 @@ def _substitute(
             raise ConfigError(
                 path,
                 f"environment variable {name} is not set",
-                line=_line_of(lines, at),
-                path=_dotted(at),
+                line=line_of(lines, at),
+                path=dotted(at),
             )
 
         return _VAR.sub(repl, value)
     return value
-
-
-# Never echo these back in an error message: the value may be a real secret.
-_SECRET_KEYS = {"password", "token", "webhook_url", "username"}
-_TYPE_WORDS = {
-    "int_parsing": "a whole number",
-    "int_type": "a whole number",
-    "int_from_float": "a whole number",
-    "float_parsing": "a number",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "string_type": "text",
-    "list_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-}
-
-
-def _to_config_error(
-    error: ValidationError, path: Path, lines: dict[tuple[str | int, ...], int]
-) -> ConfigError:
-    problems = []
-    for e in error.errors():
-        at = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        problems.append((_line_of(lines, at) or 0, at, _message(e, at)))
-    problems.sort(key=lambda p: p[0])
-    line, at, message = problems[0]
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more)"
-    return ConfigError(path, message, line=line or None, path=_dotted(at))
-
-
-def _message(e: Any, at: tuple[str | int, ...]) -> str:
-    kind = e["type"]
-    given = e.get("input")
-    if kind == "extra_forbidden":
-        return f"unknown key{_did_you_mean(at)}"
-    if kind == "missing":
-        return "required key is missing"
-    if kind in _TYPE_WORDS:
-        if at and at[-1] in _SECRET_KEYS:
-            return f"expected {_TYPE_WORDS[kind]}, got a value of another type"
-        return f"expected {_TYPE_WORDS[kind]}, got {_show(given)}"
-    if kind == "string_pattern_mismatch" and at[-1:] == ("id",):
-        return f"invalid id {_show(given)} (use lower-case letters, digits and '-')"
-    if kind == "literal_error":
-        return f"unknown value {_show(given)} ({e['msg'].replace('Input should be ', 'use ')})"
-    if kind in ("greater_than_equal", "less_than_equal", "too_short", "string_too_long"):
-        return f"{e['msg'].lower()}, got {_show(given)}"
-    msg = str(e["msg"])
-    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-
-
-def _did_you_mean(at: tuple[str | int, ...]) -> str:
-    known = _keys_at(at[:-1])
-    close = difflib.get_close_matches(str(at[-1]), known, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
-
-
-def _keys_at(at: tuple[str | int, ...]) -> list[str]:
-    model: type[BaseModel] = Config
-    for part in at:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        nested = _model_in(field.annotation)
-        if nested is None:
-            return []
-        model = nested
-    return [f.alias or name for name, f in model.model_fields.items() if name != "source"]
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_unique_ids(config: Config, path: Path, lines: dict[tuple[str | int, ...], int]) -> None:
@@ -439,7 +339,7 @@ def _check_unique_ids(config: Config, path: Path, lines: dict[tuple[str | int, .
             raise ConfigError(
                 path,
                 f"duplicate id '{target.id}' (also targets.{seen[target.id]}.id)",
-                line=_line_of(lines, ("targets", i, "id")),
+                line=line_of(lines, ("targets", i, "id")),
                 path=f"targets.{i}.id",
             )
         seen[target.id] = i
