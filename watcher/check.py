@@ -357,14 +357,5 @@ def _record(store: Store, config: Config, result: TargetResult, cap: _Capture) -
         result.firing = applied.firing
         result.alerts = applied.open
         result.muted_until = alerts.muted_until(db, target.id)
-    items = store.items(target.id)
-    result.items = len(items)
-    result.newest = _newest(items)
-
-
-def _newest(items: list[dict[str, object]]) -> Item | None:
-    dated = [i for i in items if i.get("date")]
-    if not dated:
-        return None
-    best = max(dated, key=lambda i: (str(i["date"]), str(i["first_seen"])))
-    return Item.from_dict({k: best[k] for k in ("key", "title", "url", "type", "date")})
+    result.items = store.count_items(target.id)
+    result.newest = store.newest_item(target.id)

@@ -141,15 +141,6 @@ def cadence_due_of(store: Store, config: Config, now: datetime) -> DueOf:
     return due_of
 
 
-def newest_item(db: sqlite3.Connection, target_id: str) -> Link | None:
-    row = db.execute(
-        "SELECT title, url, date FROM items WHERE target_id=? AND gone_since IS NULL"
-        " AND date IS NOT NULL ORDER BY date DESC, first_seen DESC LIMIT 1",
-        (target_id,),
-    ).fetchone()
-    return Link(row[0], row[1], date.fromisoformat(row[2])) if row else None
-
-
 def build_digest(
     store: Store,
     config: Config,
@@ -172,7 +163,7 @@ def build_digest(
         checks[outcome] = checks.get(outcome, 0) + n
         per_target_checks[target_id] = per_target_checks.get(target_id, 0) + n
     targets = [
-        _target(db, t, tz, lo, hi, end, due_of, per_target_checks.get(t.id, 0))
+        _target(store, t, tz, lo, hi, end, due_of, per_target_checks.get(t.id, 0))
         for t in config.targets
     ]
     rank = {"alert": 0, "error": 1}
@@ -185,7 +176,7 @@ def build_digest(
 
 
 def _target(
-    db: sqlite3.Connection,
+    store: Store,
     target: Target,
     tz: ZoneInfo,
     lo: str,
@@ -194,6 +185,7 @@ def _target(
     due_of: DueOf,
     checks: int,
 ) -> TargetDigest:
+    db = store.db
     alerts = [
         AlertLine(r[0], r[1], r[2], parse_stored_time(r[3]))
         for r in db.execute(
@@ -207,7 +199,8 @@ def _target(
         (target.id, hi),
     ).fetchone()
     state = _state(bool(alerts), last[0] if last else None)
-    newest = newest_item(db, target.id)
+    item = store.newest_item(target.id)
+    newest = Link(item.title, item.url, item.date) if item else None
     age = (end.astimezone(tz).date() - newest.date).days if newest and newest.date else None
     muted = db.execute("SELECT muted_until FROM targets WHERE id=?", (target.id,)).fetchone()
     muted_until = parse_stored_time(muted[0]) if muted else None

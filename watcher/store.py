@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.errors import StoreError, StoreLockedError
-from watcher.models import Page
+from watcher.models import Item, Page
 from watcher.schema import MIGRATIONS
 
 
@@ -295,6 +295,22 @@ class Store:
         if current:
             sql += " AND gone_since IS NULL"
         return [dict(r) for r in self.db.execute(sql + " ORDER BY first_seen, key", (target_id,))]
+
+    def count_items(self, target_id: str) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM items WHERE target_id=? AND gone_since IS NULL", (target_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def newest_item(self, target_id: str) -> Item | None:
+        """The listed item with the latest date (ties: first seen later, then by key)."""
+        row = self.db.execute(
+            "SELECT key, title, url, type, date FROM items WHERE target_id=?"
+            " AND gone_since IS NULL AND date IS NOT NULL"
+            " ORDER BY date DESC, first_seen DESC, key LIMIT 1",
+            (target_id,),
+        ).fetchone()
+        return Item.from_dict(dict(row)) if row else None
 
     def events(self, target_id: str | None = None, since: str | None = None) -> list[sqlite3.Row]:
         sql, args = "SELECT * FROM events WHERE 1=1", list[str]()

@@ -67,9 +67,7 @@ def status(store: Store, config: Config, now: datetime) -> list[Status]:
     for target in config.targets:
         last = store.latest_check(target.id)
         open_alerts = store.alerts(target.id, open_only=True)
-        items = store.items(target.id)
-        dated = [i for i in items if i.get("date")]
-        newest = max(dated, key=lambda i: (i["date"], i["first_seen"]), default=None)
+        newest = store.newest_item(target.id)
         if any(a.state == "firing" for a in open_alerts):
             state = "alert"
         elif last is None:
@@ -84,9 +82,13 @@ def status(store: Store, config: Config, now: datetime) -> list[Status]:
                 target=target,
                 last=last,
                 state=state,
-                items=len(items),
+                items=store.count_items(target.id),
                 newest=(
-                    {"title": newest["title"], "url": newest["url"], "date": newest["date"]}
+                    {
+                        "title": newest.title,
+                        "url": newest.url,
+                        "date": newest.date.isoformat() if newest.date else None,
+                    }
                     if newest
                     else None
                 ),
