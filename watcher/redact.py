@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 # Anything shaped like a Slack credential, even one we were not told about.
@@ -99,23 +100,33 @@ redact_text = Redactor()
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites log records so that neither the message nor a traceback quotes a secret.
+    """Rewrites log records so that neither the message, the structured ``fields`` nor a
+    traceback quotes a secret.
 
-    Attach it to the logger handed to slack-sdk: a logger's filters see every record logged
-    through that logger object, before any handler formats it.
+    Attached to the logger handed to slack-sdk (a logger's filters see every record logged
+    through it) and to the daemon's log handler, so no secret reaches the journal whichever
+    code path quoted it.
     """
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redact: Callable[[str], str]) -> None:
         super().__init__()
-        self.redactor = redactor
+        self.redact = redact
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        return value
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        record.msg, record.args = self.redactor(message), None
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if hasattr(record, "fields"):
+            record.fields = {k: self._clean(v) for k, v in record.fields.items()}
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self.redactor(record.exc_text)
+            record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
-            record.stack_info = self.redactor(record.stack_info)
+            record.stack_info = self.redact(record.stack_info)
         return True

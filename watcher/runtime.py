@@ -21,6 +21,7 @@ from typing import Any
 
 from watcher.config import Config
 from watcher.errors import StoreError
+from watcher.redact import RedactingFilter
 from watcher.slack_client import REDACTOR
 from watcher.slack_client import register_secrets as register_slack_secrets
 
@@ -82,32 +83,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-class RedactFilter(logging.Filter):
-    """Passes every line through ``redact`` (message, fields and traceback) before it is
-    written, so no secret reaches the journal whichever code path quoted it."""
-
-    def __init__(self, redact: Callable[[str], str]) -> None:
-        super().__init__()
-        self.redact = redact
-
-    def _clean(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, list | tuple):
-            return [self._clean(v) for v in value]
-        return value
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.redact(record.getMessage()), None
-        if hasattr(record, "fields"):
-            record.fields = {k: self._clean(v) for k, v in record.fields.items()}
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
 def setup_logging(
     fmt: str, stream: Any = None, redact: Callable[[str], str] | None = None
 ) -> logging.Logger:
@@ -115,7 +90,7 @@ def setup_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     if redact is not None:
-        handler.addFilter(RedactFilter(redact))
+        handler.addFilter(RedactingFilter(redact))
     for name, level in (("watcher", logging.INFO), ("apscheduler", logging.WARNING)):
         # apscheduler's INFO lines ("Running job ...") are noise next to ours.
         logger = logging.getLogger(name)
