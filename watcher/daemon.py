@@ -125,7 +125,7 @@ class Daemon:
         with run_lock(self.data_dir), Store(self.data_dir) as store:
             self.store = store
             self.notify_store = Store(self.data_dir)  # used only on the worker thread
-            self.gate = DataDirGate(self.data_dir / ".lock")
+            self.gate = DataDirGate(self.data_dir / Store.LOCK_FILE)
             self.limiter = self._new_limiter()
             self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=self._job_defaults)
             self.scheduler.start()

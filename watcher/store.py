@@ -105,6 +105,10 @@ class CheckRow:
 class Store:
     """One data dir. Use as a context manager; ``exclusive()`` guards a batch of checks."""
 
+    # The daemon holds the same file while its checks run (``runtime.DataDirGate``), so a
+    # manual ``watcher check`` waits for them: both must name it through this constant.
+    LOCK_FILE = ".lock"
+
     def __init__(self, data_dir: Path | str, *, lock_timeout: float = 60.0) -> None:
         self.data_dir = Path(data_dir)
         self.lock_timeout = lock_timeout
@@ -187,7 +191,7 @@ class Store:
         SQLite alone keeps the file consistent; this lock keeps two processes from checking
         the same target against the same previous capture and reporting one change twice.
         """
-        path = self.data_dir / ".lock"
+        path = self.data_dir / self.LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.lock_timeout
         try:
